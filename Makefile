@@ -1,0 +1,39 @@
+# The README's commands. Each creates .venv when missing and re-installs only when
+# pyproject.toml changed (the stamp file is older than it).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXTRAS ?= all
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench browser clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]' 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PY) -c "import repalign, torch, torchvision" || (echo "installation into $(VENV) failed" >&2; exit 1)
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/repalign demo
+
+test: $(STAMP) browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done
+
+# Headless Chromium for the report test; installed from Debian's packages when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "could not install chromium: the browser test will be skipped" >&2; }
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""repalign: measure and improve how well neural network representations and invariances align
+with human perception and with each other.
+
+Nothing heavy runs at import: entry points and subpackages load on first use.
+
+Example:
+    >>> import repalign as ra
+    >>> stim = ra.load_stimuli("bundled:digits")          # doctest: +SKIP
+    >>> model = ra.create_model("zoo:cnn_standard_s0")    # doctest: +SKIP
+    >>> feats = ra.extract_features(model, stim, layers=["features.4"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_ENTRY_POINTS: dict[str, str] = {
+    "Stimuli": "repalign.data.stimuli",
+    "load_stimuli": "repalign.data.loaders",
+    "Model": "repalign.models.model",
+    "create_model": "repalign.models.factory",
+    "list_models": "repalign.models.factory",
+    "extract_features": "repalign.features.extract",
+    "compare": "repalign.similarity.compare",
+    "list_metrics": "repalign.similarity.compare",
+    "generate_metamers": "repalign.metamers.generate",
+    "MetamerResult": "repalign.metamers.result",
+    "run_study": "repalign.study.runner",
+}
+_SUBPACKAGES = (
+    "alignment",
+    "analysis",
+    "data",
+    "errors",
+    "evaluation",
+    "features",
+    "metamers",
+    "models",
+    "perceptual",
+    "similarity",
+    "study",
+)
+
+__all__ = sorted([*_ENTRY_POINTS, *_SUBPACKAGES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENTRY_POINTS:
+        value = getattr(importlib.import_module(_ENTRY_POINTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        module = importlib.import_module(f"repalign.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'repalign' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
