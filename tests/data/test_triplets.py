@@ -1,0 +1,164 @@
+"""TripletSet, the trial-layout conversion and the THINGS triplet loaders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from repalign.data.triplets import TripletSet, check_triplets, load_triplets, triplets_from_trials
+from repalign.errors import DataFormatError, ShapeError
+
+
+def _random_trials(rng, t=40, n=12):
+    items = np.array([rng.choice(n, 3, replace=False) for _ in range(t)])
+    pos = rng.integers(1, 4, size=t)
+    return items, pos
+
+
+def test_trials_conversion_matches_loop(rng):
+    items, pos = _random_trials(rng)
+    out = triplets_from_trials(items, pos)
+    for row, p, got in zip(items, pos, out, strict=True):
+        odd = row[p - 1]
+        pair = [v for k, v in enumerate(row) if k != p - 1]
+        assert got.tolist() == [*pair, odd]
+    assert np.array_equal(triplets_from_trials(items, pos - 1, choice_base=0), out)
+
+
+def test_trials_bad_positions_name_the_fix(rng):
+    items, pos = _random_trials(rng)
+    with pytest.raises(ShapeError, match=r"positions must be in \[1, 2, 3\].*looks 0-based: pass choice_base=0"):
+        triplets_from_trials(items, pos - 1)
+    with pytest.raises(ShapeError, match=r"positions must be in \[0, 1, 2\].*choice_base=1"):
+        triplets_from_trials(items, pos, choice_base=0)
+    with pytest.raises(ShapeError, match=r"expected \(T, 3\) items"):
+        triplets_from_trials(items[:, :2], pos)
+
+
+def test_tripletset_validation():
+    ts = TripletSet(np.array([[0, 1, 2], [3, 1, 0]]), n_objects=4, participants=[7, 8])
+    assert len(ts) == 2 and ts.triplets.dtype == np.int64
+    assert ts.objects().tolist() == [0, 1, 2, 3]
+    assert ts.subset([1]).triplets.tolist() == [[3, 1, 0]]
+    assert ts.subset([1]).participants.tolist() == [8]
+    with pytest.raises(ValueError):
+        ts.triplets[0, 0] = 3  # read-only
+    with pytest.raises(ShapeError, match=r"indices must be < n_objects=4, received 4 \(row 1\).*index_base=1"):
+        TripletSet([[0, 1, 2], [4, 1, 0]], n_objects=4)
+    with pytest.raises(ShapeError, match=r"indices must be >= 0, received -1"):
+        TripletSet([[0, 1, -1]], n_objects=4)
+    with pytest.raises(ShapeError, match=r"1 triplet\(s\) repeat an object \(first: row 0, \[0, 1, 0\]\)"):
+        TripletSet([[0, 1, 0]], n_objects=4)
+    with pytest.raises(ShapeError, match=r"must be a \(T, 3\) array"):
+        TripletSet([[0, 1]], n_objects=4)
+    with pytest.raises(ShapeError, match=r"whole-number indices"):
+        TripletSet([[0, 1, 2.5]], n_objects=4)
+    with pytest.raises(ShapeError, match=r"participants must be 1 integer ids"):
+        TripletSet([[0, 1, 2]], n_objects=4, participants=[1, 2])
+    with pytest.raises(ShapeError, match=r"n_objects must be >= 3"):
+        TripletSet([[0, 1, 2]], n_objects=2)
+    assert check_triplets(np.zeros((0, 3)), 5).shape == (0, 3)
+
+
+def test_remap_with_sortind(rng):
+    t = np.array([rng.choice(6, 3, replace=False) for _ in range(10)])
+    perm = rng.permutation(6)
+    ts = TripletSet(t, 6).remap(perm)
+    assert np.array_equal(ts.triplets, perm[t])
+    with pytest.raises(ShapeError, match=r"sortind must be a permutation of 0..5"):
+        TripletSet(t, 6).remap([0, 1, 2, 3, 4, 4])
+    with pytest.raises(ShapeError, match=r"sortind must be a permutation"):
+        TripletSet(t, 6).remap(np.arange(5))
+
+
+@pytest.mark.parametrize("suffix,sep,header", [(".npy", None, False), (".txt", " ", False),
+                                                (".csv", ",", True), (".tsv", "\t", False)])
+@pytest.mark.parametrize("base", [0, 1])
+def test_load_pair_pair_odd_files(tmp_path, rng, suffix, sep, header, base):
+    t = np.array([rng.choice(10, 3, replace=False) for _ in range(25)])
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".npy":
+        np.save(path, t + base)
+    else:
+        np.savetxt(path, t + base, fmt="%d", delimiter=sep, header="a,b,odd" if header else "",
+                   comments="")
+    ts = load_triplets(path, index_base=base, n_objects=10)
+    assert np.array_equal(ts.triplets, t) and ts.participants is None
+    assert ts.source == str(path)
+
+
+def test_load_trial_layout_and_sortind(tmp_path, rng):
+    items, pos = _random_trials(rng, t=30, n=12)
+    pid = rng.integers(0, 5, size=30)
+    path = tmp_path / "trials.txt"
+    np.savetxt(path, np.column_stack([items + 1, pos, pid]), fmt="%d")
+    ts = load_triplets(path, index_base=1, n_objects=12)
+    assert np.array_equal(ts.triplets, triplets_from_trials(items, pos))
+    assert np.array_equal(ts.participants, pid)
+    perm = rng.permutation(12)
+    remapped = load_triplets(path, index_base=1, sortind=perm)
+    assert np.array_equal(remapped.triplets, perm[ts.triplets]) and remapped.n_objects == 12
+    # four columns: no participant ids
+    np.savetxt(path, np.column_stack([items, pos]), fmt="%d")
+    assert load_triplets(path, index_base=0, n_objects=12).participants is None
+
+
+def test_loader_errors_name_file_and_problem(tmp_path, rng):
+    t = np.array([rng.choice(10, 3, replace=False) for _ in range(5)])
+    p0 = tmp_path / "zero_based.npy"
+    np.save(p0, np.vstack([t, [[0, 1, 2]]]))
+    with pytest.raises(DataFormatError, match=r"zero_based.npy: found object index 0 but index_base=1.*index_base=0"):
+        load_triplets(p0, index_base=1, n_objects=10)
+    p1 = tmp_path / "one_based.npy"
+    np.save(p1, np.vstack([t + 1, [[10, 1, 2]]]))
+    with pytest.raises(DataFormatError, match=r"one_based.npy: indices must be < n_objects=10.*index_base=1"):
+        load_triplets(p1, index_base=0, n_objects=10)
+    with pytest.raises(DataFormatError, match=r"index_base must be 0 or 1"):
+        load_triplets(p1, index_base=2)
+    with pytest.raises(DataFormatError, match=r"no such file"):
+        load_triplets(tmp_path / "missing.npy", index_base=0)
+    bad = tmp_path / "t.json"
+    bad.write_text("[]")
+    with pytest.raises(DataFormatError, match=r"unsupported triplet file type '.json'"):
+        load_triplets(bad, index_base=0)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(DataFormatError, match=r"empty.txt: the file is empty"):
+        load_triplets(empty, index_base=0)
+    two = tmp_path / "two.txt"
+    np.savetxt(two, t[:, :2], fmt="%d")
+    with pytest.raises(DataFormatError, match=r"two.txt: 2 column\(s\) do not fit layout 'auto'"):
+        load_triplets(two, index_base=0)
+    three = tmp_path / "three.txt"
+    np.savetxt(three, t, fmt="%d")
+    with pytest.raises(DataFormatError, match=r"3 column\(s\) do not fit layout 'trials'"):
+        load_triplets(three, index_base=0, layout="trials")
+    words = tmp_path / "words.csv"
+    words.write_text("a,b,c\n1,2,x\n")
+    with pytest.raises(DataFormatError, match=r"words.csv: every column must be numeric"):
+        load_triplets(words, index_base=0)
+    rep = tmp_path / "rep.txt"
+    np.savetxt(rep, [[1, 1, 2]], fmt="%d")
+    with pytest.raises(DataFormatError, match=r"rep.txt: 1 triplet\(s\) repeat an object"):
+        load_triplets(rep, index_base=0, n_objects=3)
+    frac = tmp_path / "frac.txt"
+    frac.write_text("0 1 2.5\n")
+    with pytest.raises(DataFormatError, match=r"whole numbers"):
+        load_triplets(frac, index_base=0)
+    corrupt = tmp_path / "corrupt.npy"
+    corrupt.write_bytes(b"not numpy")
+    with pytest.raises(DataFormatError, match=r"corrupt.npy: not a readable .npy array"):
+        load_triplets(corrupt, index_base=0)
+    with pytest.raises(DataFormatError, match=r"n_objects=11 but sortind has 10 entries"):
+        load_triplets(three, index_base=0, n_objects=11, sortind=np.arange(10))
+
+
+def test_real_things_trials_load(shared_data):
+    ts = load_triplets(shared_data / "things" / "test_triplets.csv", index_base=1, n_objects=1854)
+    assert len(ts) == 20_000 and ts.n_objects == 1854
+    assert ts.participants is not None and len(np.unique(ts.participants)) == 325
+    raw = np.loadtxt(shared_data / "things" / "test_triplets.csv", dtype=np.int64)
+    # first trial: items 128, 1107, 734 (1-based), odd one out at position 1 -> (1106, 733, 127)
+    assert ts.triplets[0].tolist() == [raw[0, 1] - 1, raw[0, 2] - 1, raw[0, 0] - 1]
+    odd = raw[np.arange(len(raw)), raw[:, 3] - 1] - 1
+    assert np.array_equal(ts.triplets[:, 2], odd)
