@@ -1,0 +1,414 @@
+"""The study configuration: a pydantic schema read from TOML or YAML.
+
+Every section rejects unknown keys and values of the wrong type; the error names the dotted path of
+the key (``metamers.regularizers[1]``) and, for a misspelt key or choice, the closest valid name.
+A section that is present switches its stage on; ``features`` always runs.
+
+Example:
+    >>> cfg = load_config({"stimuli": {"source": "bundled:digits", "per_class": 4},
+    ...                    "models": {"specs": ["zoo:*"]}})
+    >>> cfg.models.layers
+    ['penultimate']
+    >>> load_config({"stimuli": {"sorce": "x"}, "models": {"specs": ["zoo:*"]}})
+    Traceback (most recent call last):
+    ...
+    repalign.errors.ConfigError: Invalid study configuration (1 problem):
+      stimuli.sorce: unknown key; did you mean 'source'? Valid keys: ...
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from repalign._hashing import hash_params
+from repalign.errors import ConfigError
+
+__all__ = [
+    "AnalysisConfig",
+    "EvaluationConfig",
+    "ExecutorConfig",
+    "FeaturesConfig",
+    "FewShotConfig",
+    "GLocalConfig",
+    "HumanConfig",
+    "MetamersConfig",
+    "ModelsConfig",
+    "SimilarityConfig",
+    "StimuliConfig",
+    "StudyConfig",
+    "load_config",
+]
+
+TestName = Literal["two_afc", "clustering", "recognizability", "representation_test", "transfer"]
+EVALUATION_TESTS: tuple[TestName, ...] = (
+    "two_afc", "clustering", "recognizability", "representation_test", "transfer",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class StimuliConfig(_Section):
+    """A stimulus set: any source :func:`repalign.load_stimuli` reads, then an optional selection.
+
+    ``classes`` keeps the images of these labels; ``per_class`` then keeps the first n of each
+    class (in the source's order); ``limit`` keeps the first n images overall.
+    """
+
+    source: str = "bundled:digits"
+    size: int | None = Field(default=None, ge=1)
+    channels: int | None = Field(default=None, ge=1)
+    classes: list[int] | None = None
+    per_class: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1)
+
+
+class ModelsConfig(_Section):
+    """The models under study: specs or glob patterns (``"zoo:*"``) and their analysis layers.
+
+    Layers are torch module names or the aliases ``penultimate`` (the input of the classifier),
+    ``middle`` (the middle of the forward pass) and ``last``.
+    """
+
+    specs: list[str] = Field(min_length=1)
+    layers: list[str] = Field(default_factory=lambda: ["penultimate"], min_length=1)
+
+
+class TripletsFile(_Section):
+    """Human odd-one-out triplets over the study stimuli (indices in the stimuli's order)."""
+
+    path: str
+    one_based: bool = False
+
+
+class SimilarityFile(_Section):
+    """A human (N, N) similarity or dissimilarity matrix over the study stimuli."""
+
+    path: str
+    kind: Literal["similarity", "dissimilarity"] = "similarity"
+
+
+class TwoAFCFile(_Section):
+    """Human 2AFC answers in the BAPPS layout."""
+
+    path: str
+
+
+class HumanConfig(_Section):
+    """Optional human data; paths are relative to the configuration file's folder."""
+
+    triplets: TripletsFile | None = None
+    similarity: SimilarityFile | None = None
+    two_afc: TwoAFCFile | None = None
+
+
+class FeaturesConfig(_Section):
+    """Feature extraction for every model at its analysis layers."""
+
+    reduce: str = "flatten"
+    batch_size: int = Field(default=64, ge=1)
+
+
+class SimilarityConfig(_Section):
+    """Alignment of each model with a reference agent, and of every model pair.
+
+    ``reference`` is ``"human"`` (the human similarity matrix or triplets), a model spec, or
+    ``"ensemble:PATTERN"``: the mean similarity matrix of the matching models, a stand-in for
+    humans that the report labels as such.
+    """
+
+    metrics: list[str] = Field(
+        default_factory=lambda: ["rsa_spearman", "rsa_pearson", "triplet_agreement"], min_length=1
+    )
+    reference: str = "human"
+    reference_layer: str = "penultimate"
+    pairwise: list[str] = Field(default_factory=lambda: ["rsa_spearman"])
+
+
+class GLocalConfig(_Section):
+    """gLocal post-hoc alignment of each model's features to the reference's triplets.
+
+    Without human triplets, ``triplets`` odd-one-out triplets are drawn over the stimuli and
+    answered by the reference agent. ``options`` go to :class:`repalign.alignment.GLocal`.
+    """
+
+    triplets: int = Field(default=3000, ge=30)
+    test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class MetamersConfig(_Section):
+    """A metamer grid: generators x layers x regularizers x starting points x optimizers.
+
+    ``targets`` natural images (balanced over labels) are matched; ``repeats`` metamers per
+    target and recipe. ``options`` go to :func:`repalign.generate_metamers`.
+    """
+
+    generators: list[str] = Field(min_length=1)
+    targets: int = Field(default=6, ge=1)
+    layers: list[str] = Field(default_factory=lambda: ["middle", "penultimate"], min_length=1)
+    regularizers: list[str] = Field(
+        default_factory=lambda: ["none", "human_leaning", "adversarial"], min_length=1
+    )
+    inits: list[str] = Field(default_factory=lambda: ["noise", "blend"], min_length=1)
+    optimizers: list[str] = Field(default_factory=lambda: ["adam", "normalized_gd"], min_length=1)
+    steps: int = Field(default=300, ge=1)
+    repeats: int = Field(default=2, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluationConfig(_Section):
+    """Tests of the metamers: perceptual 2AFC and clustering, recognizability and the
+    representation test by observer models, and the transfer matrix."""
+
+    tests: list[TestName] = Field(default_factory=lambda: list(EVALUATION_TESTS), min_length=1)
+    distances: list[str] = Field(default_factory=lambda: ["ssim"], min_length=1)
+    observers: list[str] = Field(default_factory=list)
+    observer_layers: list[str] = Field(default_factory=lambda: ["penultimate"], min_length=1)
+
+
+class FewShotConfig(_Section):
+    """Few-shot transfer of each model's features (``stimuli`` defaults to the study's)."""
+
+    stimuli: StimuliConfig | None = None
+    shots: list[int] = Field(default_factory=lambda: [1, 5, 10, 20], min_length=1)
+    heads: list[str] = Field(default_factory=lambda: ["linear"], min_length=1)
+    repeats: int = Field(default=3, ge=1)
+
+
+class AnalysisConfig(_Section):
+    """Seed 000's analysis: few-shot transfer against alignment (partial correlation, U-shape)."""
+
+    few_shot: FewShotConfig = FewShotConfig()
+    alignment_metric: str = "rsa_spearman"
+    covariate: str | None = None
+
+
+class ExecutorConfig(_Section):
+    """Where units run: ``local`` (in this process) or ``ray`` (tasks on a Ray cluster)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+    cpus_per_unit: float = Field(default=1.0, gt=0)
+    gpus_per_unit: float = Field(default=0.0, ge=0)
+    threads: int | None = Field(default=None, ge=1)
+
+
+class StudyConfig(_Section):
+    """A whole study. Only ``stimuli`` and ``models`` are required."""
+
+    name: str = "study"
+    seed: int = 0
+    device: str = "auto"
+    output: str | None = None
+    stimuli: StimuliConfig
+    models: ModelsConfig
+    human: HumanConfig | None = None
+    features: FeaturesConfig = FeaturesConfig()
+    similarity: SimilarityConfig | None = None
+    glocal: GLocalConfig | None = None
+    metamers: MetamersConfig | None = None
+    evaluation: EvaluationConfig | None = None
+    analysis: AnalysisConfig | None = None
+    executor: ExecutorConfig = ExecutorConfig()
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="after")
+    def _stages_have_inputs(self) -> StudyConfig:
+        problems = []
+        human = self.human
+        if self.similarity is not None and self.similarity.reference == "human":
+            if human is None or (human.similarity is None and human.triplets is None):
+                problems.append(
+                    "similarity.reference: 'human' needs [human] similarity or triplets; give "
+                    "them or set a model spec or 'ensemble:PATTERN' as the reference"
+                )
+        if self.glocal is not None and self.similarity is None and (human is None or human.triplets is None):
+            problems.append(
+                "glocal: needs human triplets ([human] triplets) or a [similarity] section whose "
+                "reference answers simulated triplets"
+            )
+        if self.evaluation is not None and self.metamers is None:
+            problems.append("evaluation: evaluates metamers; add a [metamers] section")
+        if self.analysis is not None and self.similarity is None:
+            problems.append("analysis: relates few-shot transfer to alignment; add a [similarity] section")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative data paths are resolved against (the configuration file's)."""
+        return self._base_dir
+
+    def resolve_path(self, path: str) -> Path:
+        """A data path from the configuration, made absolute against :attr:`base_dir`."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self._base_dir / p).resolve()
+
+    def digest(self) -> str:
+        """Content hash of the configuration (what it asks for, not where it was read from)."""
+        return hash_params(self.model_dump(mode="json", exclude={"output"}))
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"Study configuration {path} does not exist; give a .toml or .yaml file.")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    try:
+        if suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(
+                f"Study configuration {path} has suffix {suffix!r}; expected .toml, .yaml or .yml."
+            )
+    except ConfigError:
+        raise
+    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError
+        raise ConfigError(f"Study configuration {path} is not valid {suffix[1:].upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Study configuration {path} must hold a mapping of sections, not {type(data).__name__}.")
+    return data
+
+
+def load_config(
+    source: str | os.PathLike[str] | Mapping[str, Any] | StudyConfig, *, base_dir: str | Path | None = None
+) -> StudyConfig:
+    """Read and validate a study configuration.
+
+    Args:
+        source: a ``.toml``/``.yaml`` path, a mapping, or a :class:`StudyConfig` (returned as is).
+        base_dir: folder for relative data paths; default the file's folder (or the current one).
+
+    Raises:
+        ConfigError: unreadable file, unknown keys, wrong types or values, missing sections; the
+            message lists every problem with its dotted key path.
+    """
+    if isinstance(source, StudyConfig):
+        return source
+    if isinstance(source, Mapping):
+        data, where = dict(source), Path.cwd()
+    else:
+        path = Path(source).expanduser().resolve()
+        data, where = _read_file(path), path.parent
+    try:
+        cfg = StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, data)) from None
+    cfg._base_dir = Path(base_dir).resolve() if base_dir is not None else where
+    return cfg
+
+
+# -- error messages -----------------------------------------------------------------------------
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside Optional/Union annotations."""
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return [t for a in typing.get_args(annotation) for t in _unwrap(a)]
+    return [annotation]
+
+
+def _type_at(loc: tuple[Any, ...]) -> Any:
+    """The annotation of the value at ``loc`` inside :class:`StudyConfig` (None when unknown)."""
+    current: Any = StudyConfig
+    for part in loc:
+        nxt = None
+        for t in _unwrap(current):
+            origin = typing.get_origin(t)
+            if isinstance(t, type) and issubclass(t, BaseModel) and isinstance(part, str):
+                field = t.model_fields.get(part)
+                nxt = field.annotation if field is not None else None
+            elif origin is list and isinstance(part, int):
+                nxt = typing.get_args(t)[0]
+            elif origin is dict and isinstance(part, str):
+                nxt = typing.get_args(t)[1]
+            if nxt is not None:
+                break
+        if nxt is None:
+            return None
+        current = nxt
+    return current
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
+    for t in _unwrap(_type_at(loc)):
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return list(t.model_fields)
+    return []
+
+
+def _input_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _closest(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _one_error(err: Any, data: Any) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    path = _dotted(loc)
+    if kind == "extra_forbidden":
+        valid = _valid_keys(loc[:-1])
+        return f"{path}: unknown key; {_closest(str(loc[-1]), valid)}Valid keys: {', '.join(valid)}."
+    if kind == "missing":
+        return f"{path}: required key is missing."
+    if kind == "value_error":
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"{path}: {msg}." if loc else f"{msg}."
+    received = _input_at(data, loc)
+    got = f"received {type(received).__name__} {received!r}"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        return f"{path}: {_closest(str(received), choices)}expected one of {choices}, {got}."
+    msg = str(err["msg"])
+    return f"{path}: {msg[:1].lower()}{msg[1:]}, {got}."
+
+
+def _format_errors(exc: ValidationError, data: Any) -> str:
+    lines = [_one_error(e, data) for e in exc.errors()]
+    head = f"Invalid study configuration ({len(lines)} problem{'s' if len(lines) > 1 else ''}):"
+    return "\n  ".join([head, *lines])
