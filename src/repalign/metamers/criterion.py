@@ -1,0 +1,167 @@
+"""The metamer criterion: rank correlation with the target beyond a null of natural-image pairs.
+
+A candidate passes at a layer when the Spearman rho (or Pearson r) between its activations and
+its target's exceeds a threshold: the maximum (``quantile=1``) or a quantile of the same
+statistic over pairs of distinct natural stimuli at that layer (Feather et al. 2023). Everything
+runs on the activations' device: tie-averaged ranks come from one ``sort`` per row, rho is a dot
+product of standardised ranks, and the null of all pairs is one matrix product. Nulls are cached
+in memory and, with ``cache_dir``, on disk, keyed by the model's content hash, the layer, the
+stimulus set's sha256 and the options.
+
+Example:
+    >>> import torch
+    >>> a = torch.tensor([[1.0, 2.0, 2.0, 5.0]])
+    >>> rank_rows(a)
+    tensor([[1.0000, 2.5000, 2.5000, 4.0000]], dtype=torch.float64)
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from repalign._hashing import hash_array, hash_params
+from repalign._io import atomic_path
+from repalign.errors import ConfigError, ShapeError
+
+__all__ = [
+    "null_distribution",
+    "rank_rows",
+    "rowwise_correlation",
+    "standardize_rows",
+    "threshold_from_null",
+]
+
+log = logging.getLogger(__name__)
+
+STATISTICS = ("spearman", "pearson")
+_MEMORY: dict[str, np.ndarray] = {}
+
+
+def rank_rows(x: torch.Tensor) -> torch.Tensor:
+    """Ranks (1-based, ties get their average rank, as ``scipy.stats.rankdata``) of each row.
+
+    Args:
+        x: (N, D) values.
+
+    Returns:
+        (N, D) float64 ranks, on ``x``'s device.
+    """
+    n, d = x.shape
+    vals, order = torch.sort(x, dim=1)
+    pos = torch.arange(d, device=x.device).expand(n, d)
+    starts = torch.ones_like(vals, dtype=torch.bool)
+    starts[:, 1:] = vals[:, 1:] != vals[:, :-1]
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = starts[:, 1:]
+    first = torch.where(starts, pos, torch.zeros_like(pos)).cummax(dim=1).values
+    last = torch.where(ends, pos, torch.full_like(pos, d - 1)).flip(1).cummin(dim=1).values.flip(1)
+    avg = (first + last).to(torch.float64) / 2 + 1
+    return torch.empty_like(avg).scatter_(1, order, avg)
+
+
+def standardize_rows(x: torch.Tensor, statistic: str = "spearman") -> torch.Tensor:
+    """Rows (ranked for Spearman) centred and scaled to unit norm: the dot product of two rows is
+    their correlation. Constant rows become NaN (the correlation is undefined)."""
+    if statistic not in STATISTICS:
+        raise ConfigError(f"statistic must be one of {STATISTICS}, received {statistic!r}.")
+    x = x.flatten(1)
+    r = rank_rows(x) if statistic == "spearman" else x.to(torch.float64)
+    r = r - r.mean(dim=1, keepdim=True)
+    norm = torch.linalg.vector_norm(r, dim=1, keepdim=True)
+    return r / torch.where(norm > 0, norm, torch.full_like(norm, float("nan")))
+
+
+def rowwise_correlation(a: torch.Tensor, b: torch.Tensor, statistic: str = "spearman") -> torch.Tensor:
+    """Correlation between matching rows of ``a`` and ``b`` (N, ...) -> (N,) float64 (NaN for a
+    constant row)."""
+    if a.shape != b.shape:
+        raise ShapeError(f"activations of shape {tuple(a.shape)} and {tuple(b.shape)} differ.")
+    return (standardize_rows(a, statistic) * standardize_rows(b, statistic)).sum(dim=1)
+
+
+def threshold_from_null(null: np.ndarray, quantile: float = 1.0) -> float:
+    """The criterion threshold: max (``quantile=1``) or a quantile of the null, NaNs ignored."""
+    if not 0.0 < quantile <= 1.0:
+        raise ConfigError(f"quantile must be in (0, 1], received {quantile}.")
+    finite = null[np.isfinite(null)]
+    if finite.size == 0:
+        raise ShapeError(
+            "The null distribution holds no finite correlation (every natural stimulus gives "
+            "constant activations at this layer); pick another layer or other stimuli."
+        )
+    return float(np.quantile(finite, quantile))
+
+
+def _features(model: Any, images: torch.Tensor, layer: str, batch_size: int) -> torch.Tensor:
+    dev = model.device
+    out = []
+    with torch.no_grad():
+        for i in range(0, images.shape[0], batch_size):
+            x = images[i : i + batch_size].to(dev)
+            out.append(model.features(x, [layer], detach=True)[layer].flatten(1))
+    return torch.cat(out)
+
+
+def null_distribution(
+    model: Any,
+    layer: str,
+    images: torch.Tensor,
+    *,
+    statistic: str = "spearman",
+    n_pairs: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    cache_dir: str | Path | None = None,
+) -> np.ndarray:
+    """Correlations between the activations of pairs of distinct natural stimuli at ``layer``.
+
+    Args:
+        model: a :class:`~repalign.models.Model`.
+        layer: the layer name.
+        images: (N, C, H, W) natural stimuli in [0, 1], N >= 2.
+        statistic: ``"spearman"`` or ``"pearson"``.
+        n_pairs: None for all N (N - 1) / 2 pairs, else that many random pairs i != j.
+        seed: seed of the random pairs.
+        batch_size: images per forward.
+        cache_dir: folder of the on-disk cache (memory cache only when None).
+
+    Returns:
+        (P,) float64 correlations (NaN for pairs with a constant activation vector).
+    """
+    if images.shape[0] < 2:
+        raise ShapeError(f"The null needs at least 2 natural stimuli, received {images.shape[0]}.")
+    key = hash_params({
+        "model": model.cache_key(), "layer": layer, "stimuli": hash_array(images),
+        "statistic": statistic, "n_pairs": n_pairs, "seed": seed if n_pairs else None,
+    })
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = Path(cache_dir) / f"null_{key[:32]}.npy" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        _MEMORY[key] = np.load(path)
+        return _MEMORY[key]
+    z = standardize_rows(_features(model, images, layer, batch_size), statistic)
+    n = z.shape[0]
+    if n_pairs is None:
+        iu = torch.triu_indices(n, n, offset=1, device=z.device)
+        null = (z @ z.T)[iu[0], iu[1]]
+    else:
+        gen = torch.Generator().manual_seed(int(seed))
+        i = torch.randint(n, (int(n_pairs),), generator=gen)
+        j = (i + torch.randint(1, n, (int(n_pairs),), generator=gen)) % n
+        i, j = i.to(z.device), j.to(z.device)
+        null = torch.cat([
+            (z[i[s : s + 65536]] * z[j[s : s + 65536]]).sum(1) for s in range(0, len(i), 65536)
+        ])
+    out = null.cpu().numpy()
+    _MEMORY[key] = out
+    if path is not None:
+        with atomic_path(path) as tmp:
+            np.save(tmp, out)
+    log.info("null of %s@%s: %d pairs, max %.4f", model.spec, layer, out.size, np.nanmax(out))
+    return out

@@ -1,0 +1,217 @@
+"""The optimisation loop for one batch of metamer rows.
+
+Per step: image of the active samples -> optional random transforms -> one forward per model
+(early exit) -> per-sample distance -> loss term -> backward -> optimizer step -> projection, and
+the rows of frozen samples restored. Nothing is read back from the device in the hot loop: the
+learning rate comes from a Python schedule, the history and the best iterate are written into
+preallocated device tensors. Every ``check_every`` steps (and after the last) the active samples
+are checked on their 8-bit images; the stopping rule decides which are frozen; frozen samples
+leave the forward (the batch shrinks) and their parameters no longer change.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from repalign._progress import progress
+from repalign.metamers.evaluate import ActiveSet, Criterion, evaluate, forward_model, quantize
+from repalign.metamers.terms import LossContext, Term
+
+__all__ = ["BatchOutcome", "LoopConfig", "run_batch"]
+
+
+@dataclass
+class LoopConfig:
+    """Resolved recipe of a run (built by :func:`repalign.generate_metamers`)."""
+
+    steps: int
+    lr: float
+    optimizer: Any  # factory (params, lr, **kw) -> Optimizer
+    optimizer_kwargs: dict[str, Any]
+    schedule: Any  # factory (steps, **kw) -> Schedule
+    schedule_kwargs: dict[str, Any]
+    parametrization: Any  # class (x0, **kw) -> Parametrization
+    parametrization_kwargs: dict[str, Any]
+    objective: Any
+    loss: Term
+    transforms: Any  # (x, gen) -> x, or None
+    stop: Any  # factory (size, **kw) -> rule
+    stop_kwargs: dict[str, Any]
+    check_every: int
+    keep: str
+    combine: str
+    history_every: int
+    amp: bool
+    quantize: bool
+    seed: int
+    quiet: bool
+
+
+@dataclass
+class BatchOutcome:
+    """Per-row results of one batch (CPU)."""
+
+    images: torch.Tensor
+    seeds: torch.Tensor
+    final_distance: np.ndarray
+    success: np.ndarray
+    steps_to_success: np.ndarray
+    history_loss: np.ndarray  # (S, n)
+    steps_run: int
+    wall_time: float
+
+
+def _target_state(
+    act: ActiveSet, targets: torch.Tensor, crit: Criterion, labels: torch.Tensor, amp: bool
+) -> tuple[dict[tuple[int, str], torch.Tensor], dict[int, torch.Tensor]]:
+    feats: dict[tuple[int, str], torch.Tensor] = {}
+    refs: dict[int, torch.Tensor] = {}
+    with torch.no_grad():
+        for u, model in enumerate(act.plan.models):
+            want_logits = crit.same_label == "predicted"
+            out, logits = forward_model(model, targets, act.layers[u], logits=want_logits, amp=amp)
+            for layer in act.layers[u]:
+                feats[(u, layer)] = out[layer].float()
+            if crit.same_label == "predicted" and logits is not None:
+                refs[u] = logits.argmax(dim=1)
+            elif crit.same_label == "true":
+                refs[u] = labels
+    return feats, refs
+
+
+def run_batch(
+    act: ActiveSet,
+    targets: torch.Tensor,
+    seeds: torch.Tensor,
+    labels: torch.Tensor,
+    cfg: LoopConfig,
+    crit: Criterion,
+) -> BatchOutcome:
+    """Optimise one batch: ``targets``, ``seeds`` (n, C, H, W) and ``labels`` (n,) on the device."""
+    t0 = time.perf_counter()
+    n, dev = targets.shape[0], targets.device
+    tfeat_all, refs = _target_state(act, targets, crit, labels, cfg.amp)
+    tfeat = act.target_features(tfeat_all)
+    param = cfg.parametrization(seeds, **cfg.parametrization_kwargs)
+    seeds_img = param.image().detach().clone()
+    opt = cfg.optimizer(param.params, lr=cfg.lr, **cfg.optimizer_kwargs)
+    sched = cfg.schedule(cfg.steps, **cfg.schedule_kwargs)
+    stop = cfg.stop(n, **cfg.stop_kwargs)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    state: dict[str, Any] = {}
+
+    hist_steps = np.arange(0, cfg.steps, cfg.history_every)
+    hist = torch.zeros(len(hist_steps), n, device=dev)
+    last_loss = torch.zeros(n, device=dev)
+    keep_best = cfg.keep == "best"
+    best_loss = torch.full((n,), torch.inf, device=dev) if keep_best else None
+    best_img = seeds_img.clone() if keep_best else None
+    succeeded = np.full(n, -1, dtype=np.int64)
+    frozen_idx: torch.Tensor | None = None
+    frozen_params: list[torch.Tensor] = []
+    targets_act, seeds_act = targets, seeds_img
+    h = 0
+    step = 0
+    for step in progress(range(cfg.steps), quiet=cfg.quiet, desc="metamers", total=cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * sched(step)
+        x = param.image(act.index)
+        xr = cfg.transforms(x, gen) if cfg.transforms is not None else x
+        dist, _ = evaluate(act, xr, tfeat, cfg.objective, amp=cfg.amp)
+        ctx = LossContext(x=x, dist=dist, target=targets_act, seed=seeds_act, rows=act.index,
+                          size=n, state=state)
+        loss = cfg.loss(ctx)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        with torch.no_grad():
+            if keep_best and best_loss is not None and best_img is not None:
+                _track_best(act, x.detach(), loss.detach(), best_loss, best_img)
+            if h < len(hist_steps) and step == hist_steps[h]:
+                _put(last_loss, act.index, loss.detach())
+                hist[h] = last_loss
+                h += 1
+        opt.step()
+        with torch.no_grad():
+            param.project()
+            if frozen_idx is not None:
+                for p, snap in zip(param.params, frozen_params, strict=True):
+                    p.index_copy_(0, frozen_idx, snap)
+        if (step + 1) % cfg.check_every and step + 1 != cfg.steps:
+            continue
+        # -- check: the only place values come back to the host ---------------------------------
+        with torch.no_grad():
+            xa = param.image(act.index)
+            xq = quantize(xa) if cfg.quantize else xa
+            dq, ok = evaluate(act, xq, tfeat, cfg.objective, amp=cfg.amp, criterion=crit,
+                              ref_labels=refs)
+            assert ok is not None
+            done = stop(step + 1, dist=dq, loss=loss.detach(), success=ok, rows=act.index)
+            _put(last_loss, act.index, loss.detach())
+            if sched.needs_loss:
+                sched.observe(step + 1, float(loss.detach().mean()))
+            ok_np, done_np = ok.cpu().numpy(), done.cpu().numpy()
+        new = act.positions[ok_np & (succeeded[act.positions] < 0)]
+        succeeded[new] = step + 1
+        if not done_np.any():
+            continue
+        with torch.no_grad():
+            frozen = np.sort(np.concatenate([
+                frozen_idx.cpu().numpy() if frozen_idx is not None else np.zeros(0, np.int64),
+                act.positions[done_np],
+            ]))
+            frozen_idx = torch.as_tensor(frozen, dtype=torch.long, device=dev)
+            frozen_params = [p.detach().index_select(0, frozen_idx).clone() for p in param.params]
+        act.set(act.positions[~done_np])
+        if len(act) == 0:
+            break
+        tfeat = act.target_features(tfeat_all)
+        targets_act, seeds_act = act.take(targets), act.take(seeds_img)
+    steps_run = step + 1 if cfg.steps else 0
+    if h < len(hist_steps):
+        hist[h:] = last_loss
+    with torch.no_grad():
+        final = param.image().detach()
+        if keep_best and best_img is not None:
+            live = torch.ones(n, dtype=torch.bool, device=dev)
+            if frozen_idx is not None:
+                live[frozen_idx] = False
+            final = torch.where(live.view(-1, 1, 1, 1), best_img, final)
+        final = quantize(final) if cfg.quantize else final.clamp(0, 1)
+        act.set(np.arange(n))
+        tfeat = act.target_features(tfeat_all)
+        dist, ok = evaluate(act, final, tfeat, cfg.objective, amp=cfg.amp, criterion=crit,
+                            ref_labels=refs)
+        assert ok is not None
+    return BatchOutcome(
+        images=final.cpu(),
+        seeds=seeds_img.clamp(0, 1).cpu(),
+        final_distance=dist.double().cpu().numpy(),
+        success=ok.cpu().numpy(),
+        steps_to_success=succeeded,
+        history_loss=hist.cpu().numpy(),
+        steps_run=steps_run,
+        wall_time=time.perf_counter() - t0,
+    )
+
+
+def _put(full: torch.Tensor, index: torch.Tensor | None, values: torch.Tensor) -> None:
+    if index is None:
+        full.copy_(values)
+    else:
+        full.index_copy_(0, index, values)
+
+
+def _track_best(
+    act: ActiveSet, x: torch.Tensor, loss: torch.Tensor, best_loss: torch.Tensor,
+    best_img: torch.Tensor,
+) -> None:
+    prev = act.take(best_loss)
+    better = loss < prev
+    img = torch.where(better.view(-1, 1, 1, 1), x, act.take(best_img))
+    _put(best_loss, act.index, torch.minimum(loss, prev))
+    _put(best_img, act.index, img)

@@ -1,0 +1,94 @@
+"""Named recipes: the published procedures and repalign's faster default.
+
+- ``feather`` (Feather et al. 2023): start ``clamp(0.5 + 0.05 N(0, 1))``, normalised gradient
+  steps of size 1 halved every 3,000 steps, 24,000 steps in all (8 blocks: 1, 1/2, ..., 1/128),
+  pixels clamped to [0, 1], no regularizer, last iterate kept, success judged afterwards.
+- ``nanda`` (Nanda et al. 2023, regularizer-free IRIs): start ``N(0, 1)``, 5,000 normalised
+  gradient steps of size 1, no schedule, best iterate kept, pixels clamped to [0, 1].
+- ``fast`` (repalign's default): Adam with a cosine-decayed rate from Feather's start, checked
+  every 10 steps and stopped per sample as soon as its 8-bit image passes the metamer criterion.
+
+Any option passed to :func:`repalign.generate_metamers` overrides the preset's. A preset's
+``steps`` can be scaled down (``steps=...``): block schedules keep their number of blocks.
+
+Example:
+    >>> get_preset("feather")["steps"]
+    24000
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repalign._registry import Registry
+
+__all__ = ["PRESETS", "get_preset", "list_presets"]
+
+PRESETS: Registry[dict[str, Any]] = Registry("preset")
+
+PRESETS.register(
+    "feather",
+    {
+        "init": "noise",
+        "regularizer": "none",
+        "parametrization": "pixel",
+        "transforms": None,
+        "objective": "normalized_l2",
+        "optimizer": "normalized_gd",
+        "lr": 1.0,
+        "schedule": "halving:blocks=8",
+        "steps": 24000,
+        "stop": "fixed",
+        "keep": "last",
+        "check_every": 100,
+    },
+    summary="Feather et al. 2023: 24,000 normalised steps, size 1 halved every 3,000, last iterate",
+)
+
+PRESETS.register(
+    "nanda",
+    {
+        "init": "gaussian",
+        "regularizer": "none",
+        "parametrization": "pixel",
+        "transforms": None,
+        "objective": "normalized_l2",
+        "optimizer": "normalized_gd",
+        "lr": 1.0,
+        "schedule": "constant",
+        "steps": 5000,
+        "stop": "fixed",
+        "keep": "best",
+        "check_every": 100,
+    },
+    summary="Nanda et al. 2023: 5,000 normalised steps of size 1, best iterate, N(0, 1) start",
+)
+
+PRESETS.register(
+    "fast",
+    {
+        "init": "noise",
+        "regularizer": "none",
+        "parametrization": "pixel",
+        "transforms": None,
+        "objective": "normalized_l2",
+        "optimizer": "adam",
+        "lr": 0.02,
+        "schedule": "cosine",
+        "steps": 2000,
+        "stop": "criterion",
+        "keep": "last",
+        "check_every": 10,
+    },
+    summary="repalign's default: Adam, cosine rate, per-sample early stop at the metamer criterion",
+)
+
+
+def get_preset(name: str) -> dict[str, Any]:
+    """A copy of the options of preset ``name``."""
+    return dict(PRESETS.get(name))
+
+
+def list_presets(pattern: str = "*") -> list[str]:
+    """Registered presets."""
+    return PRESETS.list(pattern)

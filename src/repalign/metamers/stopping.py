@@ -1,0 +1,95 @@
+"""Stopping rules, evaluated at the periodic checks; a sample that is done is frozen.
+
+A rule is built per batch (``factory(size, **options)``) and called at each check with the step
+and, for the active samples, their distance, loss and whether the metamer criterion holds. It
+returns an (n,) bool tensor on the device: the samples that stop now.
+
+- ``fixed``: never stops early (all steps run).
+- ``threshold``: the representation distance is below ``tau``.
+- ``plateau``: the loss changed by less than ``tol`` over the last ``window`` steps (plenoptic's
+  rule: 1e-4 over 50 steps).
+- ``criterion``: the metamer criterion holds (checked on the 8-bit image).
+
+Example:
+    >>> import torch
+    >>> rule = get_stop("threshold")(3, tau=0.1)
+    >>> rule(10, dist=torch.tensor([0.05, 0.2, 0.09]), loss=None, success=None, rows=None)
+    tensor([ True, False,  True])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from repalign._registry import Registry
+from repalign.errors import ConfigError
+
+__all__ = ["STOPS", "get_stop", "list_stops"]
+
+StopRule = Callable[..., torch.Tensor]
+STOPS: Registry[Callable[..., StopRule]] = Registry("stopping rule")
+
+
+@STOPS.register("fixed", needs_criterion=False)
+def fixed(size: int) -> StopRule:
+    def rule(step: int, dist: torch.Tensor, **_: Any) -> torch.Tensor:
+        return torch.zeros_like(dist, dtype=torch.bool)
+
+    return rule
+
+
+@STOPS.register("threshold", needs_criterion=False)
+def threshold(size: int, tau: float = 0.01) -> StopRule:
+    if tau <= 0:
+        raise ConfigError(f"threshold stop needs tau > 0, received {tau}.")
+
+    def rule(step: int, dist: torch.Tensor, **_: Any) -> torch.Tensor:
+        return dist < tau
+
+    return rule
+
+
+@STOPS.register("plateau", needs_criterion=False)
+def plateau(size: int, tol: float = 1e-4, window: int = 50) -> StopRule:
+    if window < 1 or tol < 0:
+        raise ConfigError(f"plateau stop needs window >= 1 and tol >= 0, received {window}, {tol}.")
+    seen: list[tuple[int, torch.Tensor]] = []  # (step, full-size loss) at each check
+
+    def rule(
+        step: int, dist: torch.Tensor, loss: torch.Tensor, rows: torch.Tensor | None, **_: Any
+    ) -> torch.Tensor:
+        cur = loss.detach()
+        if rows is None:
+            full = cur.clone()
+        else:
+            prev = seen[-1][1] if seen else cur.new_full((size,), float("nan"))
+            full = prev.index_copy(0, rows, cur)
+        past = [f for s, f in seen if s <= step - window]
+        seen.append((step, full))
+        if not past:
+            return torch.zeros_like(cur, dtype=torch.bool)
+        ref = past[-1] if rows is None else past[-1].index_select(0, rows)
+        return (ref - cur).abs() < tol
+
+    return rule
+
+
+@STOPS.register("criterion", needs_criterion=True)
+def criterion(size: int) -> StopRule:
+    def rule(step: int, dist: torch.Tensor, success: torch.Tensor, **_: Any) -> torch.Tensor:
+        return success
+
+    return rule
+
+
+def get_stop(spec: Any) -> Callable[..., StopRule]:
+    """The stopping-rule factory ``(size, **options) -> rule`` called ``spec``."""
+    return STOPS.get(spec)
+
+
+def list_stops(pattern: str = "*") -> list[str]:
+    """Registered stopping rules."""
+    return STOPS.list(pattern)
