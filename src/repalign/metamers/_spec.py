@@ -58,6 +58,8 @@ def parse_spec(spec: Any, kind: str = "option") -> tuple[Any, dict[str, Any]]:
 
 def spec_name(spec: Any) -> str:
     """A short readable name for a spec (registry name, or the callable's name)."""
+    if isinstance(spec, Mapping) and "name" not in spec:  # {regularizer: weight}
+        return "+".join(f"{k}={_short(v)}" for k, v in spec.items())
     name, kwargs = parse_spec(spec)
     if not isinstance(name, str):
         name = getattr(name, "name", None) or getattr(name, "__name__", type(name).__name__)

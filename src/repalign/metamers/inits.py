@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -133,7 +134,8 @@ def make_seeds(spec: Any, targets: torch.Tensor, *, seed: int = 0) -> torch.Tens
     name, kwargs = parse_spec(spec, "init")
     fn = INITS.get(name)
     t = targets.detach().to("cpu", torch.float32)
-    gen = torch.Generator().manual_seed(int(seed))
+    # a stream of its own, so that seed=0 does not reproduce torch.manual_seed(0) draws
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), 1]).generate_state(1)[0]))
     try:
         out = fn(t, gen, **kwargs)
     except TypeError as exc:

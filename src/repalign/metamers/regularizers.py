@@ -68,9 +68,14 @@ def _blur3x3(x: torch.Tensor) -> torch.Tensor:
 
 
 @REGULARIZERS.register("blur", kind="image", weight=5e-5)
-def blur(x: torch.Tensor) -> torch.Tensor:
-    """``0.5 ||x - stopgrad(blur3x3(x))||^2`` per image (kernel: centre 1, border 0.5, normalised)."""
-    return 0.5 * (x - _blur3x3(x.detach())).pow(2).flatten(1).sum(1)
+def blur(x: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+    """``0.5 ||x - stopgrad(blur3x3(x))||^2`` per image (kernel: centre 1, border 0.5, normalised).
+
+    The blurred copy is a constant of the gradient (Nanda's stop-gradient), so the gradient is
+    ``x - blur3x3(x)``; ``reference`` fixes that copy explicitly (default: the blur of ``x``).
+    """
+    ref = _blur3x3(x.detach()) if reference is None else reference
+    return 0.5 * (x - ref).pow(2).flatten(1).sum(1)
 
 
 @REGULARIZERS.register("l1_center", kind="image", weight=5e-6)
