@@ -1,0 +1,214 @@
+"""``extract_features``: batched, early-exit, cached feature extraction for any :class:`Model`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from repalign._device import resolve_device
+from repalign._hashing import hash_array
+from repalign._progress import progress
+from repalign._validation import check_images, describe
+from repalign.errors import ConfigError, ShapeError
+from repalign.features.cache import feature_key, load_cached, store_cached
+from repalign.features.io import HDF5FeatureWriter, open_hdf5_features
+from repalign.features.reducers import REDUCERS, Reducer, apply_reducer, reducer_id
+from repalign.models.model import Model
+
+__all__ = ["extract_features"]
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[str, int, np.ndarray], None]
+
+
+def _as_images(stimuli: Any, channels: int) -> tuple[torch.Tensor, list[str], Callable[[], str]]:
+    """Images (N, C, H, W) float32 on the CPU, their ids, and a lazy content hash."""
+    from repalign.data.stimuli import Stimuli
+
+    if isinstance(stimuli, str):
+        from repalign.data.loaders import load_stimuli
+
+        stimuli = load_stimuli(stimuli, channels=channels)
+    if isinstance(stimuli, Stimuli):
+        images = stimuli.images
+        ids = list(stimuli.ids)
+        sha: Callable[[], str] = lambda: stimuli.sha256  # noqa: E731
+    elif isinstance(stimuli, (torch.Tensor, np.ndarray)):
+        images = check_images(stimuli, "stimuli").detach().to("cpu", torch.float32).contiguous()
+        ids = [str(i) for i in range(images.shape[0])]
+        sha = lambda: hash_array(images)  # noqa: E731
+    else:
+        raise ShapeError(
+            f"stimuli must be a Stimuli, a tensor or array (N, C, H, W) in [0, 1], or a source "
+            f"name such as 'bundled:digits'; received {describe(stimuli)}."
+        )
+    if images.shape[0] == 0:
+        raise ShapeError("stimuli hold no image (N = 0); pass at least one.")
+    if images.shape[1] != channels:
+        raise ShapeError(
+            f"The model takes {channels}-channel images but the stimuli have {images.shape[1]} "
+            f"(shape {tuple(images.shape)}); load them with channels={channels}."
+        )
+    return images, ids, sha
+
+
+def _reducers(reduce: Any, layers: list[str]) -> dict[str, str | Reducer]:
+    if isinstance(reduce, Mapping):
+        extra = [k for k in reduce if k not in layers]
+        missing = [layer for layer in layers if layer not in reduce]
+        if extra or missing:
+            raise ConfigError(
+                f"reduce maps layers to reducers but names {extra} that were not requested and "
+                f"lacks {missing}; give one reducer per requested layer."
+            )
+        chosen = {layer: reduce[layer] for layer in layers}
+    else:
+        chosen = dict.fromkeys(layers, reduce)
+    for r in chosen.values():
+        if isinstance(r, str):
+            REDUCERS.get(r)
+        elif not callable(r):
+            raise ConfigError(f"A reducer is a name ({REDUCERS.list()}) or a callable, received {r!r}.")
+    return chosen
+
+
+def _run(
+    model: Model,
+    images: torch.Tensor,
+    layers: list[str],
+    reducers: Mapping[str, str | Reducer],
+    batch_size: int,
+    device: torch.device,
+    quiet: bool,
+    sink: Sink,
+) -> None:
+    """One pass over the images in batches; every requested layer from the same forward."""
+    starts = range(0, images.shape[0], batch_size)
+    bar = progress(starts, quiet=quiet, total=len(starts), desc=f"features {model.spec}", unit="batch")
+    for start in bar:
+        xb = images[start : start + batch_size].to(device, non_blocking=True)
+        with torch.inference_mode():
+            outs = model.features(xb, layers, early_exit=True, detach=True)
+            for layer in layers:
+                block = apply_reducer(reducers[layer], layer, outs[layer])
+                sink(layer, start, block.to(torch.float32).cpu().numpy())
+
+
+def extract_features(
+    model: Model | str,
+    stimuli: Any,
+    layers: str | Sequence[str] | None = None,
+    reduce: str | Reducer | Mapping[str, str | Reducer] = "flatten",
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    cache: bool = False,
+    cache_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    quiet: bool = False,
+) -> dict[str, np.ndarray]:
+    """Features of ``layers`` for every stimulus: ``{layer: (N, D) float32}``, in stimulus order.
+
+    All layers come from one forward per batch, which stops right after the deepest requested
+    layer. The model runs in eval mode under ``torch.inference_mode`` (its training flag is
+    restored afterwards).
+
+    Args:
+        model: a :class:`~repalign.models.Model`, or a spec passed to ``create_model``.
+        stimuli: :class:`~repalign.data.Stimuli`, a tensor/array (N, C, H, W) in [0, 1], or a
+            source for ``load_stimuli`` (``"bundled:digits"``, a folder).
+        layers: layer names (see ``model.layers()``); None picks
+            :func:`~repalign.models.default_layers`.
+        reduce: a reducer name (``flatten``, ``avgpool``, ``cls_token``, ``mean_tokens``), a
+            callable ``(N, ...) tensor -> (N, D)``, or a dict giving one per layer.
+        batch_size: images per forward.
+        device: where to run; None keeps the model's device, otherwise the model is moved there.
+        cache: reuse/store results in the on-disk cache (keyed by model weights and
+            preprocessing, layer, reducer and stimuli content).
+        cache_dir: cache folder (default ``$REPALIGN_CACHE`` or ``~/.cache/repalign``).
+        out: an ``.h5``/``.hdf5`` file: batches are written as they finish (memory stays
+            bounded) and the returned arrays are read-only memory maps of that file.
+        quiet: no progress bar.
+
+    Returns:
+        ``{layer: np.ndarray (N, D) float32}`` in the order of ``layers``.
+
+    Raises:
+        ShapeError: wrong stimuli rank/channels/range, a reducer that does not fit a layer.
+        UnknownNameError: unknown layer or reducer (the valid names are listed).
+        ConfigError: bad ``batch_size``, repeated layers, ``out`` not HDF5.
+
+    Example:
+        >>> import torch, repalign as ra
+        >>> m = ra.create_model("torchvision:resnet18", pretrained=False, device="cpu", image_size=32)
+        >>> f = ra.extract_features(m, torch.rand(5, 3, 32, 32), ["layer2", "avgpool"], reduce="avgpool")
+        >>> {k: v.shape for k, v in f.items()}
+        {'layer2': (5, 128), 'avgpool': (5, 512)}
+    """
+    if isinstance(model, str):
+        from repalign.models.factory import create_model
+
+        model = create_model(model, device=device)
+    if not isinstance(model, Model):
+        raise ConfigError(f"model must be a repalign Model or a spec string, received {describe(model)}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive int, received {batch_size!r}.")
+    if layers is None:
+        from repalign.models.layers import default_layers
+
+        layers = default_layers(model)
+    names = model.check_layers(layers)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"Layer(s) {repeated} requested more than once; list each layer once.")
+    reducers = _reducers(reduce, names)
+    images, ids, stimuli_sha = _as_images(stimuli, model.input_size[0])
+    if device is not None:
+        model.to(resolve_device(device))
+    dev = model.device
+    n = images.shape[0]
+
+    results: dict[str, np.ndarray] = {}
+    keys: dict[str, str] = {}
+    if cache:
+        model_key, sha = model.cache_key(), stimuli_sha()
+        for layer in names:
+            keys[layer] = feature_key(model_key, layer, reducer_id(reducers[layer]), sha)
+            hit = load_cached(keys[layer], cache_dir)
+            if hit is not None and hit.shape[0] == n:
+                results[layer] = hit
+    todo = [layer for layer in names if layer not in results]
+    log.info("%s: %d layer(s) from cache, %d to compute on %s", model.spec, len(results), len(todo), dev)
+
+    was_training = model.training
+    model.eval()
+    try:
+        if out is not None:
+            with HDF5FeatureWriter(out, n, ids) as writer:
+                for layer, arr in results.items():
+                    writer.write(layer, 0, arr)
+                if todo:
+                    _run(model, images, todo, reducers, batch_size, dev, quiet, writer.write)
+            computed = open_hdf5_features(out, names)
+            results = computed
+        elif todo:
+            buffers: dict[str, np.ndarray] = {}
+
+            def fill(layer: str, start: int, block: np.ndarray) -> None:
+                if layer not in buffers:
+                    buffers[layer] = np.empty((n, *block.shape[1:]), dtype=np.float32)
+                buffers[layer][start : start + len(block)] = block
+
+            _run(model, images, todo, reducers, batch_size, dev, quiet, fill)
+            results.update(buffers)
+    finally:
+        model.train(was_training)
+    if cache:
+        for layer in todo:
+            store_cached(keys[layer], results[layer], cache_dir)
+    return {layer: results[layer] for layer in names}
