@@ -39,6 +39,8 @@ __all__ = [
     "METRICS",
     "as_dissimilarity",
     "as_square_matrix",
+    "paired_values",
+    "prepare_rows",
     "rdm",
     "row_blocks",
     "rsm",
@@ -66,8 +68,14 @@ def row_blocks(n_rows: int, n_cols: int, block_size: int | None = None) -> Itera
         yield slice(start, min(start + block_size, n_rows))
 
 
-def _prepare(x: np.ndarray, metric: str, name: str) -> np.ndarray:
-    """Centre and/or normalise rows for cosine and correlation; reject zero-norm rows."""
+def prepare_rows(x: np.ndarray, metric: str, name: str = "x") -> np.ndarray:
+    """Centre and/or normalise rows for cosine and correlation (others pass through).
+
+    After this, the cosine or correlation of two rows is their dot product.
+
+    Raises:
+        ShapeError: all-zero rows (cosine) or constant rows (correlation).
+    """
     if metric not in ("cosine", "correlation"):
         return x
     if metric == "correlation":
@@ -88,6 +96,19 @@ def _prepare(x: np.ndarray, metric: str, name: str) -> np.ndarray:
     return x / norms[:, None]
 
 
+def paired_values(u: np.ndarray, v: np.ndarray, metric: str) -> np.ndarray:
+    """Row-by-row values of (B, D) rows ``u`` and ``v`` prepared by :func:`prepare_rows`.
+
+    Similarities for ``cosine``, ``correlation`` and ``dot``; distances for ``euclidean`` and
+    ``sqeuclidean`` (the metric's native orientation).
+    """
+    if metric in ("euclidean", "sqeuclidean"):
+        d = u - v
+        d2 = np.einsum("ij,ij->i", d, d)
+        return np.sqrt(d2) if metric == "euclidean" else d2
+    return np.einsum("ij,ij->i", u, v)
+
+
 def _similarity_block(xb: np.ndarray, x: np.ndarray, sq: np.ndarray | None, sqb: np.ndarray | None,
                       metric: str) -> np.ndarray:
     """Similarity of the rows ``xb`` to all rows ``x`` in the metric's native orientation."""
@@ -101,7 +122,7 @@ def _similarity_block(xb: np.ndarray, x: np.ndarray, sq: np.ndarray | None, sqb:
 def _pairwise(x: Any, metric: str, *, block_size: int | None, name: str) -> np.ndarray:
     _check_metric(metric)
     arr = as_array(x, name, ndim=2)
-    arr = _prepare(arr, metric, name)
+    arr = prepare_rows(arr, metric, name)
     n = arr.shape[0]
     sq = np.einsum("ij,ij->i", arr, arr) if metric in ("euclidean", "sqeuclidean") else None
     out = np.empty((n, n), dtype=np.float64)
@@ -130,7 +151,7 @@ def rsm(x: Any, metric: str = "cosine", *, block_size: int | None = None) -> np.
         UnknownNameError: unknown metric.
 
     Example:
-        >>> rsm(np.eye(3), "cosine")[0, 1]
+        >>> rsm(np.eye(3), "cosine")[0, 1].item()
         0.0
     """
     out = _pairwise(x, metric, block_size=block_size, name="x")
@@ -156,7 +177,7 @@ def rdm(x: Any, metric: str = "euclidean", *, block_size: int | None = None) -> 
         (N, N) float64 symmetric matrix with a zero diagonal (except ``dot``: ``-||x_i||^2``).
 
     Example:
-        >>> rdm(np.array([[0.0, 0.0], [3.0, 4.0]]), "euclidean")[0, 1]
+        >>> rdm(np.array([[0.0, 0.0], [3.0, 4.0]]), "euclidean")[0, 1].item()
         5.0
     """
     out = _pairwise(x, metric, block_size=block_size, name="x")
@@ -197,7 +218,7 @@ def to_matrix(vector: Any, *, diagonal: float = 0.0, name: str = "vector") -> np
         name: argument name for messages.
 
     Example:
-        >>> to_matrix([1.0, 2.0, 5.0], diagonal=0.0)[2, 1]
+        >>> to_matrix([1.0, 2.0, 5.0], diagonal=0.0)[2, 1].item()
         5.0
     """
     v = as_array(vector, name, ndim=1, min_rows=0)

@@ -21,7 +21,7 @@ from repalign._registry import unknown_name_message
 from repalign._validation import as_array, describe
 from repalign.data.triplets import TripletSet, check_triplets
 from repalign.errors import ShapeError, UnknownNameError
-from repalign.similarity.matrices import as_square_matrix, rsm
+from repalign.similarity.matrices import as_square_matrix, paired_values, prepare_rows, rsm
 
 __all__ = ["SIMILARITIES", "odd_one_out_accuracy", "odd_one_out_correct"]
 
@@ -40,16 +40,15 @@ def _from_matrix(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def _from_rows(x: np.ndarray, t: np.ndarray, similarity: str) -> tuple[np.ndarray, ...]:
     """Similarities s01, s02, s12 computed from the rows of x, per triplet, in blocks."""
+    metric = "sqeuclidean" if similarity == "euclidean" else similarity
+    z = prepare_rows(x, metric)
+    sign = -1.0 if similarity == "euclidean" else 1.0
     out = np.empty((3, len(t)))
     for start in range(0, len(t), _BLOCK):
         tb = t[start:start + _BLOCK]
-        a, b, c = x[tb[:, 0]], x[tb[:, 1]], x[tb[:, 2]]
+        a, b, c = z[tb[:, 0]], z[tb[:, 1]], z[tb[:, 2]]
         for col, (u, v) in enumerate(((a, b), (a, c), (b, c))):
-            if similarity == "euclidean":
-                d = u - v
-                out[col, start:start + len(tb)] = -np.einsum("ij,ij->i", d, d)
-            else:
-                out[col, start:start + len(tb)] = np.einsum("ij,ij->i", u, v)
+            out[col, start:start + len(tb)] = sign * paired_values(u, v, metric)
     return out[0], out[1], out[2]
 
 
@@ -85,15 +84,6 @@ def odd_one_out_correct(x: Any, triplets: Any, similarity: str = "cosine", *,
         s = rsm(arr, "sqeuclidean" if similarity == "euclidean" else similarity)
         s01, s02, s12 = _from_matrix(s, t)
     else:
-        if similarity == "cosine":
-            norms = np.linalg.norm(arr, axis=1)
-            if np.any(norms == 0):
-                raise ShapeError(
-                    f"x: {int(np.sum(norms == 0))} all-zero row(s) (first: row "
-                    f"{int(np.flatnonzero(norms == 0)[0])}); cosine similarity is undefined for "
-                    "them: use similarity='dot' or 'euclidean', or drop those objects."
-                )
-            arr = arr / norms[:, None]
         s01, s02, s12 = _from_rows(arr, t, similarity)
     return (s01 > s02) & (s01 > s12)
 
