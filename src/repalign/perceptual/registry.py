@@ -1,0 +1,255 @@
+"""The registry of perceptual distances and the spec language that builds them.
+
+Specs:
+
+- a registered name: ``"pixel_l2"``, ``"ssim"``, ``"ms_ssim"``, ``"lpips"`` (= ``"lpips:alex"``),
+  ``"lpips:alex"``, ``"lpips:vgg"``, ``"lpips:squeeze"`` (calibrated), ``"lpips:alex_uncal"``,
+  ``"lpips:vgg_uncal"``, ``"lpips:squeeze_uncal"`` (uncalibrated), ``"lpips:nanda"`` (the four
+  AlexNet/VGG variants, calibrated and not);
+- ``"model:SPEC@LAYER"`` (layers joined with ``+``): feature distance in ``create_model(SPEC)``;
+- ``"mean(a, b, ...)"`` or a list ``["a", "b"]``: the mean of several distances;
+- a :class:`~repalign.perceptual.base.Distance`, or any callable ``f(x, y) -> (N,)``.
+
+Options (``trunk_path``, ``pnet_rand``, ``min_size``, ``win_size``, ``levels``, ...) are passed as
+keyword arguments; in a mean each component receives the options it understands.
+
+Example:
+    >>> import torch
+    >>> d = get_distance("mean(ssim, pixel_l2)")
+    >>> d(torch.rand(3, 1, 16, 16), torch.rand(3, 1, 16, 16)).shape
+    torch.Size([3])
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from repalign._registry import Registry
+from repalign.errors import ConfigError
+from repalign.perceptual.base import CallableDistance, Distance, MeanDistance
+from repalign.perceptual.features import FeatureDistance, parse_model_spec
+from repalign.perceptual.lpips_distance import LPIPS
+from repalign.perceptual.pixel import PixelL2
+from repalign.perceptual.structural import MSSSIM, SSIM
+
+__all__ = [
+    "DISTANCES",
+    "DistanceSpec",
+    "distance",
+    "get_distance",
+    "list_distances",
+    "pairwise_distances",
+]
+
+DistanceSpec = str | Distance | Callable[..., Any] | Sequence[Any]
+
+DISTANCES: Registry[Callable[..., Distance]] = Registry("perceptual distance")
+
+MODEL_ENTRY = "model:SPEC@LAYER"
+NANDA_VARIANTS = ("lpips:alex", "lpips:vgg", "lpips:alex_uncal", "lpips:vgg_uncal")
+
+DISTANCES.register("pixel_l2", PixelL2, channels="any", weights=False,
+                   summary="root-mean-square pixel difference")
+DISTANCES.register("ssim", SSIM, channels="any", weights=False, summary="1 - SSIM (pytorch-msssim)")
+DISTANCES.register("ms_ssim", MSSSIM, channels="any", weights=False,
+                   summary="1 - MS-SSIM with as many scales as fit the image (pytorch-msssim)")
+
+
+def _lpips_factory(net: str, calibrated: bool) -> Callable[..., Distance]:
+    def build(
+        *, trunk_path: Any = None, pnet_rand: bool = False, min_size: int | None = 64
+    ) -> Distance:
+        return LPIPS(net, calibrated=calibrated, trunk_path=trunk_path, pnet_rand=pnet_rand,
+                     min_size=min_size)
+
+    build.__name__ = f"lpips_{net}{'' if calibrated else '_uncal'}"
+    return build
+
+
+for _net in ("alex", "vgg", "squeeze"):
+    for _cal in (True, False):
+        DISTANCES.register(
+            f"lpips:{_net}{'' if _cal else '_uncal'}", _lpips_factory(_net, _cal), channels=3,
+            weights=True,
+            summary=f"LPIPS, {_net} trunk, {'calibrated heads' if _cal else 'uncalibrated (equal weights)'}",
+        )
+DISTANCES.register("lpips", _lpips_factory("alex", True), channels=3, weights=True,
+                   summary="LPIPS, AlexNet trunk, calibrated (the package default)")
+
+
+def _nanda(**options: Any) -> Distance:
+    return MeanDistance([get_distance(v, **options) for v in NANDA_VARIANTS], name="lpips:nanda")
+
+
+DISTANCES.register("lpips:nanda", _nanda, channels=3, weights=True,
+                   summary="mean of LPIPS alex/vgg, calibrated and uncalibrated (2AFC averages "
+                           "the four decisions)")
+
+
+def _model_factory(spec: str, **options: Any) -> Distance:
+    model_spec, layers = parse_model_spec(spec)
+    from repalign.models.factory import create_model
+
+    model = create_model(model_spec, **options)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return FeatureDistance(model, layers, name=f"model:{model_spec}@{'+'.join(layers)}")
+
+
+DISTANCES.register(MODEL_ENTRY, _model_factory, channels="the model's", weights=True,
+                   summary="RMS activation difference in any model (e.g. a robust zoo model)")
+
+
+def _split_top(inner: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in inner:
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+            continue
+        depth += (ch == "(") - (ch == ")")
+        cur += ch
+    parts.append(cur.strip())
+    if depth != 0 or any(not p for p in parts):
+        raise ConfigError(f"Malformed mean(...) spec: 'mean({inner})'; write e.g. 'mean(ssim, lpips)'.")
+    return parts
+
+
+def _accepts(factory: Callable[..., Any]) -> set[str] | None:
+    params = inspect.signature(factory).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None  # accepts anything
+    return {p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+
+
+def _used_options(spec: str, options: dict[str, Any]) -> set[str]:
+    """The option names that ``spec`` (or its parts) understands."""
+    spec = spec.strip()
+    if spec.startswith("mean(") and spec.endswith(")"):
+        return set().union(*(_used_options(p, options) for p in _split_top(spec[5:-1])))
+    if spec == "lpips:nanda":
+        return set().union(*(_used_options(v, options) for v in NANDA_VARIANTS))
+    factory = DISTANCES.get(MODEL_ENTRY if spec.startswith("model:") else spec)
+    accepted = _accepts(factory)
+    return set(options) if accepted is None else set(options) & accepted
+
+
+def _build(spec: str, options: dict[str, Any]) -> Distance:
+    spec = spec.strip()
+    if spec.startswith("mean(") and spec.endswith(")"):
+        return MeanDistance([_build(p, options) for p in _split_top(spec[5:-1])], name=spec)
+    if spec.startswith("model:"):
+        return _model_factory(spec, **options)
+    factory = DISTANCES.get(spec)
+    if spec == "lpips:nanda":
+        return factory(**options)
+    accepted = _accepts(factory)
+    kwargs = options if accepted is None else {k: v for k, v in options.items() if k in accepted}
+    return factory(**kwargs)
+
+
+_CACHE: dict[tuple[Any, ...], Distance] = {}
+
+
+def get_distance(spec: DistanceSpec, **options: Any) -> Distance:
+    """Build the perceptual distance described by ``spec`` (see the module doc for the syntax).
+
+    The result is a callable ``d(x, y) -> (N,)`` for image batches x, y (N, C, H, W) in [0, 1],
+    differentiable, with ``d.pairwise(x, y) -> (N, M)`` and ``d.components()``. String specs are
+    built once per (spec, options, torch hub folder) and reused.
+
+    Args:
+        spec: a name, ``"model:SPEC@LAYER"``, ``"mean(...)"``, a list of specs, a Distance or a
+            callable.
+        **options: options of the distance(s), e.g. ``trunk_path=``, ``pnet_rand=True`` (LPIPS),
+            ``levels=2`` (MS-SSIM), ``checkpoint=`` (``create_model`` options for ``model:``).
+
+    Raises:
+        UnknownNameError: an unknown name (the message lists the valid ones).
+        ConfigError: a malformed spec, or an option no component understands.
+        WeightsUnavailableError: LPIPS trunk weights missing (the message says where to put them).
+
+    Example:
+        >>> d = get_distance("ssim")
+        >>> float(d(torch.ones(1, 1, 8, 8), torch.ones(1, 1, 8, 8)))
+        0.0
+    """
+    if isinstance(spec, Distance):
+        if options:
+            raise ConfigError(f"Options {sorted(options)} cannot be applied to an already built "
+                              f"distance {spec.name!r}; pass a spec string instead.")
+        return spec
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise ConfigError("A list of distances to average must not be empty.")
+        return MeanDistance([get_distance(s, **options) for s in spec])
+    if callable(spec) and not isinstance(spec, str):
+        return CallableDistance(spec)
+    if not isinstance(spec, str):
+        raise ConfigError(
+            f"A distance spec must be a name, a list of names, a Distance or a callable, "
+            f"received {type(spec).__name__}."
+        )
+    unused = set(options) - _used_options(spec, options)
+    if unused:
+        raise ConfigError(f"Option(s) {sorted(unused)} are not understood by the distance {spec!r}.")
+    try:
+        key: tuple[Any, ...] | None = (spec.strip(), tuple(sorted(options.items())),
+                                       torch.hub.get_dir())
+        hash(key)
+    except TypeError:
+        key = None
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
+    dist = _build(spec, options)
+    if key is not None:
+        _CACHE[key] = dist
+    return dist
+
+
+def list_distances(pattern: str = "*") -> list[str]:
+    """Registered distance names matching a glob ``pattern``.
+
+    Example:
+        >>> list_distances("lpips:*")[:3]
+        ['lpips:alex', 'lpips:alex_uncal', 'lpips:nanda']
+    """
+    return DISTANCES.list(pattern)
+
+
+def distance(x: torch.Tensor, y: torch.Tensor, spec: DistanceSpec = "pixel_l2", *,
+             batch_size: int | None = None, **options: Any) -> torch.Tensor:
+    """(N,) distances between paired images ``x[i]``, ``y[i]`` (N, C, H, W) in [0, 1].
+
+    Differentiable. ``batch_size`` bounds memory by evaluating the pairs in chunks.
+
+    Example:
+        >>> distance(torch.zeros(2, 1, 8, 8), torch.ones(2, 1, 8, 8), "pixel_l2")
+        tensor([1., 1.])
+    """
+    d = get_distance(spec, **options)
+    if batch_size is None or x.shape[0] <= batch_size:
+        return d(x, y)
+    return torch.cat([d(x[i : i + batch_size], y[i : i + batch_size])
+                      for i in range(0, x.shape[0], batch_size)])
+
+
+def pairwise_distances(x: torch.Tensor, y: torch.Tensor | None = None,
+                       spec: DistanceSpec = "pixel_l2", *, batch_size: int = 256,
+                       **options: Any) -> torch.Tensor:
+    """(N, M) distances between every ``x[i]`` and every ``y[j]`` (``y=None``: x with itself).
+
+    Each image is embedded once (network features are not recomputed per pair); no gradients.
+
+    Example:
+        >>> pairwise_distances(torch.zeros(2, 1, 4, 4), torch.ones(3, 1, 4, 4)).shape
+        torch.Size([2, 3])
+    """
+    d = get_distance(spec, **options)
+    with torch.no_grad():
+        return d.pairwise(x, x if y is None else y, batch_size=batch_size)
+
