@@ -1,0 +1,234 @@
+"""Stimulus sets that ship with repalign's dependencies and need no download.
+
+- ``digits``: scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels), scaled to [0, 1] and
+  upsampled (bilinear) to 32x32 by default; labels 0-9; ids ``digits/0000`` ... ``digits/1796``.
+- ``photos``: the natural RGB photographs stored inside scikit-image and scikit-learn (astronaut,
+  cat, coffee, rocket, motorcycle, Hubble deep field, China palace, flower), centre-cropped to a
+  square and resized to 64x64 by default; ids ``photos/<name>``; no labels.
+
+:func:`digits_split` gives the fixed split used by the model zoo: classes 0-4 for pre-training
+(a stratified train/test split) and the unseen classes 5-9 for few-shot transfer.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from repalign._registry import unknown_name_message
+from repalign.data.stimuli import Stimuli
+from repalign.errors import DataFormatError, ShapeError, UnknownNameError
+
+__all__ = [
+    "BUNDLED",
+    "PHOTO_FILES",
+    "DigitsSplit",
+    "bundled_names",
+    "digits_split",
+    "load_bundled",
+    "load_digits",
+    "load_photos",
+]
+
+logger = logging.getLogger(__name__)
+
+#: (package, file inside the package's data folder, id) of every bundled photograph
+PHOTO_FILES: tuple[tuple[str, str, str], ...] = (
+    ("skimage", "astronaut.png", "astronaut"),
+    ("skimage", "chelsea.png", "cat"),
+    ("skimage", "coffee.png", "coffee"),
+    ("skimage", "rocket.jpg", "rocket"),
+    ("skimage", "motorcycle_left.png", "motorcycle"),
+    ("skimage", "hubble_deep_field.jpg", "hubble_deep_field"),
+    ("sklearn", "china.jpg", "china"),
+    ("sklearn", "flower.jpg", "flower"),
+)
+
+PRETRAIN_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4)
+TRANSFER_CLASSES: tuple[int, ...] = (5, 6, 7, 8, 9)
+SPLIT_SEED = 0
+SPLIT_TEST_FRACTION = 0.3
+
+
+def _as_size(size: int | tuple[int, int] | None, default: int) -> tuple[int, int]:
+    if size is None:
+        return (default, default)
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        hw = (int(size), int(size))
+    elif isinstance(size, (tuple, list)) and len(size) == 2:
+        hw = (int(size[0]), int(size[1]))
+    else:
+        raise ShapeError(f"size must be an int or (height, width), received {size!r}.")
+    if min(hw) < 1:
+        raise ShapeError(f"size must be positive, received {size!r}.")
+    return hw
+
+
+def load_digits(size: int | tuple[int, int] | None = None) -> Stimuli:
+    """scikit-learn's 1,797 digits as (1797, 1, H, W) images in [0, 1] (default 32x32).
+
+    The 8x8 originals (values 0-16) are divided by 16 and upsampled bilinearly, which keeps every
+    value inside [0, 1].
+
+    Example:
+        >>> load_digits().shape
+        (1797, 1, 32, 32)
+    """
+    from sklearn.datasets import load_digits as _sk_digits
+
+    hw = _as_size(size, 32)
+    data = _sk_digits()
+    raw = torch.from_numpy(np.asarray(data.images, dtype=np.float32) / 16.0).unsqueeze(1)
+    if hw != tuple(raw.shape[-2:]):
+        raw = F.interpolate(raw, size=hw, mode="bilinear", align_corners=False)
+    images = raw.clamp_(0.0, 1.0)  # bilinear upsampling stays in range; clamp removes float dust
+    n = images.shape[0]
+    return Stimuli(
+        images=images,
+        ids=[f"digits/{i:04d}" for i in range(n)],
+        labels=np.asarray(data.target, dtype=np.int64),
+        label_names=[str(c) for c in range(10)],
+        name="bundled:digits",
+    )
+
+
+def _package_data_dir(package: str) -> Path:
+    if package == "skimage":
+        import skimage.data
+
+        return Path(skimage.data.__file__).parent
+    import sklearn.datasets
+
+    return Path(sklearn.datasets.__file__).parent / "images"
+
+
+def _centre_square_resize(img: object, hw: tuple[int, int]) -> np.ndarray:
+    """Centre-crop a PIL image to the aspect ratio of ``hw``, resize (Lanczos), return uint8 HWC."""
+    from PIL import Image
+
+    assert isinstance(img, Image.Image)
+    w, h = img.size
+    target = hw[1] / hw[0]
+    if w / h > target:  # too wide
+        new_w = round(h * target)
+        left = (w - new_w) // 2
+        box = (left, 0, left + new_w, h)
+    else:
+        new_h = round(w / target)
+        top = (h - new_h) // 2
+        box = (0, top, w, top + new_h)
+    out = img.crop(box).resize((hw[1], hw[0]), Image.Resampling.LANCZOS, reducing_gap=None)
+    return np.asarray(out)
+
+
+def load_photos(size: int | tuple[int, int] | None = None) -> Stimuli:
+    """The natural RGB photographs shipped in scikit-image and scikit-learn, (N, 3, H, W).
+
+    Each photo is centre-cropped to the aspect ratio of ``size`` (square by default) and resized
+    with a Lanczos filter to 64x64 by default. A photo missing from the installed package is left
+    out with a warning naming it; none found raises :class:`DataFormatError`.
+
+    Example:
+        >>> load_photos(32).shape
+        (8, 3, 32, 32)
+    """
+    from PIL import Image
+
+    hw = _as_size(size, 64)
+    arrays, ids, missing = [], [], []
+    for package, filename, pid in PHOTO_FILES:
+        path = _package_data_dir(package) / filename
+        if not path.is_file():
+            missing.append(f"{package}/{filename}")
+            continue
+        with Image.open(path) as img:
+            arrays.append(_centre_square_resize(img.convert("RGB"), hw))
+        ids.append(f"photos/{pid}")
+    if missing:
+        warnings.warn(
+            f"bundled:photos: {len(missing)} photo(s) not found in the installed packages and left "
+            f"out: {missing}; reinstall scikit-image / scikit-learn to get them.",
+            stacklevel=2,
+        )
+    if not arrays:
+        raise DataFormatError(
+            "bundled:photos: none of the photos shipped with scikit-image and scikit-learn was "
+            "found on disk; reinstall those packages."
+        )
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
+    return Stimuli(images=images, ids=ids, name="bundled:photos")
+
+
+#: name -> loader(size) of every bundled set
+BUNDLED: dict[str, Callable[[int | tuple[int, int] | None], Stimuli]] = {
+    "digits": load_digits,
+    "photos": load_photos,
+}
+
+
+def bundled_names() -> list[str]:
+    """Names of the bundled sets, usable as ``load_stimuli("bundled:<name>")``."""
+    return sorted(BUNDLED)
+
+
+def load_bundled(name: str, size: int | tuple[int, int] | None = None) -> Stimuli:
+    """Load a bundled set by name (without the ``bundled:`` prefix)."""
+    if name not in BUNDLED:
+        raise UnknownNameError(unknown_name_message("bundled stimulus set", name, bundled_names()))
+    return BUNDLED[name](size)
+
+
+@dataclass(frozen=True)
+class DigitsSplit:
+    """The fixed digits split used by the zoo and the few-shot analysis.
+
+    Attributes:
+        train: classes 0-4, training part (stratified 70 %), labels 0-4.
+        test: classes 0-4, held-out part (30 %), labels 0-4.
+        transfer: every image of the unseen classes 5-9, labels 5-9 (for few-shot transfer).
+    """
+
+    train: Stimuli
+    test: Stimuli
+    transfer: Stimuli
+
+
+def digits_split(size: int | tuple[int, int] | None = None) -> DigitsSplit:
+    """The deterministic split of ``bundled:digits``: pre-training classes 0-4, transfer 5-9.
+
+    Classes 0-4 are split 70/30 per class (stratified, fixed seed 0); classes 5-9 are kept whole
+    as the unseen transfer set. The same call always returns the same images in the same order.
+
+    Example:
+        >>> s = digits_split()
+        >>> len(s.train), len(s.test), len(s.transfer)
+        (631, 270, 896)
+    """
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits(size)
+    assert digits.labels is not None
+    pre = np.flatnonzero(np.isin(digits.labels, PRETRAIN_CLASSES))
+    train_idx, test_idx = train_test_split(
+        pre,
+        test_size=SPLIT_TEST_FRACTION,
+        random_state=SPLIT_SEED,
+        stratify=digits.labels[pre],
+    )
+    transfer_idx = np.flatnonzero(np.isin(digits.labels, TRANSFER_CLASSES))
+    return DigitsSplit(
+        train=_named(digits.subset(np.sort(train_idx)), "bundled:digits[train 0-4]"),
+        test=_named(digits.subset(np.sort(test_idx)), "bundled:digits[test 0-4]"),
+        transfer=_named(digits.subset(transfer_idx), "bundled:digits[transfer 5-9]"),
+    )
+
+
+def _named(stim: Stimuli, name: str) -> Stimuli:
+    return Stimuli(stim.images, stim.ids, stim.labels, stim.label_names, name=name)
