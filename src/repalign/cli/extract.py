@@ -20,6 +20,7 @@ def _extract(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         device=args.device,
         trust_checkpoint=args.trust_checkpoint,
+        image_size=args.image_size,
     )
     stimuli = load_stimuli(args.stimuli, channels=model.input_size[0])
     out = Path(args.out)
@@ -59,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reduce", default="flatten", help="flatten, avgpool, cls_token or mean_tokens")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default=None, help="cpu, cuda or auto (default)")
+    p.add_argument(
+        "--image-size", type=int, default=None, help="resize inputs to this size instead of the model's own"
+    )
     p.add_argument("--checkpoint", default=None, help="checkpoint file loaded onto the architecture")
     p.add_argument("--random-init", action="store_true", help="do not load pretrained weights")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow fully unpickled checkpoints")

@@ -40,6 +40,8 @@ def _as_images(stimuli: Any, channels: int) -> tuple[torch.Tensor, list[str], Ca
         ids = list(stimuli.ids)
         sha: Callable[[], str] = lambda: stimuli.sha256  # noqa: E731
     elif isinstance(stimuli, (torch.Tensor, np.ndarray)):
+        if stimuli.ndim == 4 and stimuli.shape[0] == 0:
+            raise ShapeError("stimuli hold no image (N = 0); pass at least one.")
         images = check_images(stimuli, "stimuli").detach().to("cpu", torch.float32).contiguous()
         ids = [str(i) for i in range(images.shape[0])]
         sha = lambda: hash_array(images)  # noqa: E731

@@ -83,6 +83,9 @@ def _create(name: str, *, pretrained: bool = True, **kwargs: Any) -> Model:
             network = timm.create_model(name, pretrained=False, **kwargs)
     data = timm.data.resolve_data_config({}, model=network)
     c, h, w = (int(v) for v in data["input_size"])
+    if kwargs.get("img_size") is not None:  # timm keeps the pretrained config's size in data
+        size = kwargs["img_size"]
+        h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     pcfg = dict(getattr(network, "pretrained_cfg", {}) or {})
     meta = source_meta(
         "timm",

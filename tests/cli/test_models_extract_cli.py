@@ -1,0 +1,70 @@
+"""``repalign models list|layers`` and ``repalign extract``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from repalign.cli import main
+from repalign.features import load_feature_ids, load_features
+
+
+def test_models_list(capsys):
+    assert main(["models", "list", "torchvision:resnet1?"]) == 0
+    assert capsys.readouterr().out.split() == ["torchvision:resnet18"]
+    assert main(["models", "list", "nosuch:*"]) == 0
+    assert "no model matches" in capsys.readouterr().out
+
+
+def test_models_layers(capsys):
+    assert main(["models", "layers", "torchvision:resnet18"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  layer1\tSequential" in lines
+    assert "* avgpool\tAdaptiveAvgPool2d" in lines and "* layer3\tSequential" in lines
+    assert lines[-1].startswith("(67 layers")
+
+
+def test_models_layers_error_is_reported(capsys):
+    assert main(["models", "layers", "torchvision:resnet81"]) == 2
+    assert "Did you mean 'resnet18'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(3):
+            arr = rng.integers(0, 255, size=(20, 20, 3), dtype=np.uint8)
+            Image.fromarray(arr).save(tmp_path / "imgs" / label / f"{i}.png")
+    return tmp_path / "imgs"
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".npz", ""])
+def test_extract_writes_features(tmp_path, image_folder, capsys, suffix):
+    pytest.importorskip("repalign.data.loaders", reason="load_stimuli is not available yet")
+    from repalign.data.loaders import load_stimuli
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=2)
+    torch.save(net.state_dict(), tmp_path / "r.pt")
+    spec = f"file:{tmp_path / 'r.pt'}?arch=resnet18&num_classes=2"
+    out = tmp_path / f"feats{suffix}"
+    argv = ["extract", spec, str(image_folder), "--layers", "layer2", "avgpool", "--out", str(out),
+            "--reduce", "avgpool", "--batch-size", "4", "--image-size", "32", "--device", "cpu", "-q"]
+    assert main(argv) == 0
+    assert "written to" in capsys.readouterr().out
+    feats = load_features(out)
+    assert feats["layer2"].shape == (6, 128) and feats["avgpool"].shape == (6, 512)
+    stim = load_stimuli(str(image_folder), channels=3)
+    assert load_feature_ids(out) == list(stim.ids)
+    # equal to the API on the same stimuli
+    import repalign as ra
+
+    m = ra.create_model(spec, device="cpu", image_size=32)
+    ref = ra.extract_features(m, stim, ["avgpool"], reduce="avgpool", quiet=True)["avgpool"]
+    np.testing.assert_allclose(feats["avgpool"], ref, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,144 @@
+"""Every model source, offline: random-initialised (or fabricated) models whose outputs equal a
+hand-written forward of the same library model with the same weights and preprocessing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+import repalign as ra
+from repalign.models import Model, default_layers
+from repalign.models.sources import SOURCES
+
+
+def _normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
+    return (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+
+
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+OPENAI = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+
+
+def _torchvision(tmp_path: Path) -> tuple[Model, Callable[[torch.Tensor], torch.Tensor]]:
+    import torchvision
+
+    torch.manual_seed(0)
+    m = ra.create_model("torchvision:resnet18", pretrained=False, device="cpu", image_size=64)
+    torch.manual_seed(0)
+    ref = torchvision.models.resnet18().eval()
+    return m, lambda x: ref(_normalize(x, *IMAGENET))
+
+
+def _timm(tmp_path: Path):
+    import timm
+
+    torch.manual_seed(1)
+    m = ra.create_model("timm:resnet18", pretrained=False, device="cpu", image_size=64)
+    torch.manual_seed(1)
+    ref = timm.create_model("resnet18", pretrained=False).eval()
+    return m, lambda x: ref(_normalize(x, *IMAGENET))
+
+
+TINY_CLIP = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+def _open_clip(tmp_path: Path):
+    open_clip = pytest.importorskip("open_clip")
+    cfg = tmp_path / "repalign-tiny-clip.json"
+    cfg.write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(cfg)
+    torch.manual_seed(2)
+    m = ra.create_model("open_clip:repalign-tiny-clip", pretrained=False, device="cpu")
+    torch.manual_seed(2)
+    ref = open_clip.create_model("repalign-tiny-clip", pretrained=None).eval()
+    assert m.input_size == (3, 32, 32)
+    return m, lambda x: ref.encode_image(_normalize(x, *OPENAI))
+
+
+TINY_VIT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "intermediate_size": 64, "image_size": 32, "patch_size": 8}
+
+
+def _hf(tmp_path: Path):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(3)
+    m = ra.create_model("hf:vit", pretrained=False, device="cpu", config=TINY_VIT)
+    torch.manual_seed(3)
+    ref = transformers.ViTModel(transformers.ViTConfig(**TINY_VIT)).eval()
+    # the vit image processor normalises with mean = std = 0.5
+    return m, lambda x: ref(pixel_values=(x - 0.5) / 0.5).pooler_output
+
+
+def _file(tmp_path: Path):
+    import torchvision
+
+    torch.manual_seed(4)
+    ref = torchvision.models.resnet18(num_classes=10).eval()
+    torch.save({"state_dict": ref.state_dict()}, tmp_path / "net.pt")
+    m = ra.create_model(f"file:{tmp_path / 'net.pt'}?arch=resnet18&num_classes=10", device="cpu", image_size=64)
+    return m, lambda x: ref(_normalize(x, *IMAGENET))
+
+
+def _zoo(tmp_path: Path):
+    from repalign.models.sources import zoo_source
+
+    try:
+        zoo = zoo_source._zoo()
+    except ra.errors.ConfigError as exc:
+        pytest.skip(f"the model zoo is not available yet: {exc}")
+    find = getattr(zoo, "find_checkpoint", None)
+    trained = [n for n in sorted(zoo.zoo_names()) if find is None or find(n) is not None]
+    if not trained:
+        pytest.skip("no trained zoo checkpoint on this machine (loading would train one)")
+    name = trained[0]
+    m = ra.create_model(f"zoo:{name}", device="cpu")
+    ref = zoo.load_zoo_model(name)
+    return m, lambda x: ref.eval()(x)
+
+
+CASES = {
+    "torchvision": _torchvision,
+    "timm": _timm,
+    "open_clip": _open_clip,
+    "hf": _hf,
+    "file": _file,
+    "zoo": _zoo,
+}
+
+
+def test_every_source_has_a_case():
+    assert sorted(CASES) == SOURCES.list()
+
+
+@pytest.mark.parametrize("source", SOURCES.list())
+def test_source_builds_a_ready_model_equal_to_the_library_forward(source, tmp_path):
+    model, reference = CASES[source](tmp_path)
+    assert isinstance(model, Model)
+    assert not model.training and all(not p.requires_grad for p in model.parameters())
+    assert model.device == torch.device("cpu")
+    for key in ("source", "name", "architecture", "pretrained", "weights_sha256"):
+        assert key in model.meta, key
+    assert model.meta["source"] == source
+    assert model.meta["weights_sha256"] == model.weights_sha256()
+    x = torch.rand(3, *model.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-5)
+    layers = default_layers(model)
+    assert layers and all(name in model.layers() for name in layers)
+    feats = ra.extract_features(model, x, layers, quiet=True)
+    assert all(f.shape[0] == 3 and f.dtype.name == "float32" for f in feats.values())
+
+
+def test_source_names_are_listed():
+    assert "resnet18" in SOURCES.get("torchvision").names()
+    assert "resnet18.a1_in1k" in SOURCES.get("timm").names()
+    assert "vit" in SOURCES.get("hf").names() and "dinov2" in SOURCES.get("hf").names()
+    assert SOURCES.get("file").names() == []
