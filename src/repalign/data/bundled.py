@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from repalign._registry import unknown_name_message
 from repalign.data.stimuli import Stimuli
-from repalign.errors import DataFormatError, ShapeError, UnknownNameError
+from repalign.data.transforms import as_size, crop_resize
+from repalign.errors import DataFormatError, UnknownNameError
 
 __all__ = [
     "BUNDLED",
@@ -57,20 +57,6 @@ SPLIT_SEED = 0
 SPLIT_TEST_FRACTION = 0.3
 
 
-def _as_size(size: int | tuple[int, int] | None, default: int) -> tuple[int, int]:
-    if size is None:
-        return (default, default)
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        hw = (int(size), int(size))
-    elif isinstance(size, (tuple, list)) and len(size) == 2:
-        hw = (int(size[0]), int(size[1]))
-    else:
-        raise ShapeError(f"size must be an int or (height, width), received {size!r}.")
-    if min(hw) < 1:
-        raise ShapeError(f"size must be positive, received {size!r}.")
-    return hw
-
-
 def load_digits(size: int | tuple[int, int] | None = None) -> Stimuli:
     """scikit-learn's 1,797 digits as (1797, 1, H, W) images in [0, 1] (default 32x32).
 
@@ -83,12 +69,10 @@ def load_digits(size: int | tuple[int, int] | None = None) -> Stimuli:
     """
     from sklearn.datasets import load_digits as _sk_digits
 
-    hw = _as_size(size, 32)
+    hw = as_size(size) or (32, 32)
     data = _sk_digits()
     raw = torch.from_numpy(np.asarray(data.images, dtype=np.float32) / 16.0).unsqueeze(1)
-    if hw != tuple(raw.shape[-2:]):
-        raw = F.interpolate(raw, size=hw, mode="bilinear", align_corners=False)
-    images = raw.clamp_(0.0, 1.0)  # bilinear upsampling stays in range; clamp removes float dust
+    images = crop_resize(raw, hw)
     n = images.shape[0]
     return Stimuli(
         images=images,
@@ -109,30 +93,11 @@ def _package_data_dir(package: str) -> Path:
     return Path(sklearn.datasets.__file__).parent / "images"
 
 
-def _centre_square_resize(img: object, hw: tuple[int, int]) -> np.ndarray:
-    """Centre-crop a PIL image to the aspect ratio of ``hw``, resize (Lanczos), return uint8 HWC."""
-    from PIL import Image
-
-    assert isinstance(img, Image.Image)
-    w, h = img.size
-    target = hw[1] / hw[0]
-    if w / h > target:  # too wide
-        new_w = round(h * target)
-        left = (w - new_w) // 2
-        box = (left, 0, left + new_w, h)
-    else:
-        new_h = round(w / target)
-        top = (h - new_h) // 2
-        box = (0, top, w, top + new_h)
-    out = img.crop(box).resize((hw[1], hw[0]), Image.Resampling.LANCZOS, reducing_gap=None)
-    return np.asarray(out)
-
-
 def load_photos(size: int | tuple[int, int] | None = None) -> Stimuli:
     """The natural RGB photographs shipped in scikit-image and scikit-learn, (N, 3, H, W).
 
     Each photo is centre-cropped to the aspect ratio of ``size`` (square by default) and resized
-    with a Lanczos filter to 64x64 by default. A photo missing from the installed package is left
+    (antialiased bilinear) to 64x64 by default. A photo missing from the installed package is left
     out with a warning naming it; none found raises :class:`DataFormatError`.
 
     Example:
@@ -141,15 +106,16 @@ def load_photos(size: int | tuple[int, int] | None = None) -> Stimuli:
     """
     from PIL import Image
 
-    hw = _as_size(size, 64)
-    arrays, ids, missing = [], [], []
+    hw = as_size(size) or (64, 64)
+    tensors, ids, missing = [], [], []
     for package, filename, pid in PHOTO_FILES:
         path = _package_data_dir(package) / filename
         if not path.is_file():
             missing.append(f"{package}/{filename}")
             continue
         with Image.open(path) as img:
-            arrays.append(_centre_square_resize(img.convert("RGB"), hw))
+            pixels = torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)
+        tensors.append(crop_resize(pixels.permute(2, 0, 1).unsqueeze(0), hw))
         ids.append(f"photos/{pid}")
     if missing:
         warnings.warn(
@@ -157,13 +123,12 @@ def load_photos(size: int | tuple[int, int] | None = None) -> Stimuli:
             f"out: {missing}; reinstall scikit-image / scikit-learn to get them.",
             stacklevel=2,
         )
-    if not arrays:
+    if not tensors:
         raise DataFormatError(
             "bundled:photos: none of the photos shipped with scikit-image and scikit-learn was "
             "found on disk; reinstall those packages."
         )
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
-    return Stimuli(images=images, ids=ids, name="bundled:photos")
+    return Stimuli(images=torch.cat(tensors), ids=ids, name="bundled:photos")
 
 
 #: name -> loader(size) of every bundled set
