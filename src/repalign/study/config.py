@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import sys
 import types
 import typing
@@ -86,10 +85,17 @@ class ModelsConfig(_Section):
 
 
 class TripletsFile(_Section):
-    """Human odd-one-out triplets over the study stimuli (indices in the stimuli's order)."""
+    """Human odd-one-out triplets over the study stimuli (indices in the stimuli's order).
+
+    ``index_base`` (0 or 1) is required: how the file numbers the stimuli is never guessed.
+    ``layout`` is ``pair_pair_odd`` (three columns), ``trials`` (three items, the chosen
+    position, optionally a participant id) or ``auto``.
+    """
 
     path: str
-    one_based: bool = False
+    index_base: Literal[0, 1]
+    layout: Literal["auto", "pair_pair_odd", "trials"] = "auto"
+    choice_base: Literal[0, 1] = 1
 
 
 class SimilarityFile(_Section):
@@ -125,7 +131,8 @@ class SimilarityConfig(_Section):
 
     ``reference`` is ``"human"`` (the human similarity matrix or triplets), a model spec, or
     ``"ensemble:PATTERN"``: the mean similarity matrix of the matching models, a stand-in for
-    humans that the report labels as such.
+    humans that the report labels as such. ``rdm_metric`` turns features into dissimilarities
+    for the RDM-based metrics (cosine matches the ensemble's cosine similarities).
     """
 
     metrics: list[str] = Field(
@@ -134,16 +141,21 @@ class SimilarityConfig(_Section):
     reference: str = "human"
     reference_layer: str = "penultimate"
     pairwise: list[str] = Field(default_factory=lambda: ["rsa_spearman"])
+    rdm_metric: Literal["euclidean", "sqeuclidean", "cosine", "correlation", "dot"] = "cosine"
 
 
 class GLocalConfig(_Section):
     """gLocal post-hoc alignment of each model's features to the reference's triplets.
 
-    Without human triplets, ``triplets`` odd-one-out triplets are drawn over the stimuli and
-    answered by the reference agent. ``options`` go to :class:`repalign.alignment.GLocal`.
+    Without human triplets, ``triplets`` odd-one-out trials are drawn over the stimuli and
+    answered by a simulated observer with the reference agent's similarities (softmax at
+    ``temperature``). ``split`` holds out random triplets or, with ``objects``, whole stimuli.
+    ``options`` go to :class:`repalign.alignment.GLocal`.
     """
 
     triplets: int = Field(default=3000, ge=30)
+    temperature: float = Field(default=0.05, gt=0.0)
+    split: Literal["triplets", "objects"] = "triplets"
     test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -402,8 +414,9 @@ def _one_error(err: Any, data: Any) -> str:
     received = _input_at(data, loc)
     got = f"received {type(received).__name__} {received!r}"
     if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-        return f"{path}: {_closest(str(received), choices)}expected one of {choices}, {got}."
+        choices = [a for t in _unwrap(_type_at(loc)) for a in typing.get_args(t)]
+        names = [str(c) for c in choices]
+        return f"{path}: {_closest(str(received), names)}expected one of {choices}, {got}."
     msg = str(err["msg"])
     return f"{path}: {msg[:1].lower()}{msg[1:]}, {got}."
 

@@ -1,0 +1,58 @@
+"""Human data named in a study's ``[human]`` section, loaded against the study's stimuli.
+
+Indices and matrix rows refer to the main stimulus set in its order; sizes are checked against it.
+Each loaded object has a content digest that enters the keys of the units that read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from repalign._hashing import hash_array, hash_params
+from repalign.data.stimuli import Stimuli
+from repalign.errors import ConfigError, RepalignError
+from repalign.study.config import StudyConfig
+
+__all__ = ["human_digest", "load_human"]
+
+
+def load_human(config: StudyConfig, stimuli: Stimuli) -> dict[str, Any]:
+    """Load every human data file of ``config`` (an empty dict when there is none).
+
+    Returns:
+        ``{"triplets": TripletSet, "similarity": SimilarityMatrix, "two_afc": TwoAFCSet}``,
+        only the kinds given.
+
+    Raises:
+        ConfigError: a file is missing, malformed or does not match the stimuli; the message
+            names the configuration key.
+    """
+    human = config.human
+    out: dict[str, Any] = {}
+    if human is None:
+        return out
+    n = len(stimuli)
+    if human.triplets is not None:
+        from repalign.data import load_triplets
+
+        t = human.triplets
+        try:
+            out["triplets"] = load_triplets(
+                config.resolve_path(t.path), index_base=t.index_base, n_objects=n, layout=t.layout,
+                choice_base=t.choice_base,
+            )
+        except RepalignError as exc:
+            raise ConfigError(f"human.triplets: {exc} (the study has {n} stimuli)") from exc
+    return out
+
+
+def human_digest(data: Any) -> str:
+    """Content hash of a loaded human data object (its arrays, not its file name)."""
+    arrays = {
+        k: hash_array(v) for k, v in sorted(vars(data).items()) if isinstance(v, np.ndarray)
+    }
+    if not arrays:
+        raise ConfigError(f"cannot fingerprint human data of type {type(data).__name__}")
+    return hash_params(arrays)
