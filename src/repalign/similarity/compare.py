@@ -29,11 +29,16 @@ import numpy as np
 import pandas as pd
 
 from repalign._registry import Registry, unknown_name_message
-from repalign._validation import as_array, check_same_length
+from repalign._validation import as_array
 from repalign.errors import ConfigError, UnknownNameError
 from repalign.similarity.cka import cka
 from repalign.similarity.knn import mutual_knn_from_rdms
-from repalign.similarity.matrices import INPUT_KINDS, as_dissimilarity, as_square_matrix
+from repalign.similarity.matrices import (
+    INPUT_KINDS,
+    as_dissimilarity,
+    as_dissimilarity_pair,
+    as_square_matrix,
+)
 from repalign.similarity.procrustes import procrustes_distance
 from repalign.similarity.rsa import rsa_correlation
 from repalign.similarity.triplet_agreement import agreement_counts, triplet_agreement_from_counts
@@ -180,10 +185,7 @@ def prepare_inputs(x: Any, y: Any, info: dict[str, Any], kinds: tuple[str, str],
                    rdm_metric: str) -> tuple[Any, Any]:
     """Turn the inputs into what the metric is computed on (dissimilarities for RDM metrics)."""
     if info["based_on"] == "rdm":
-        dx = as_dissimilarity(x, kinds[0], rdm_metric, name="x")
-        dy = as_dissimilarity(y, kinds[1], rdm_metric, name="y")
-        check_same_length(x=dx, y=dy)
-        return dx, dy
+        return as_dissimilarity_pair(x, y, kinds, rdm_metric)
     return x, y
 
 

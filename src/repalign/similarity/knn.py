@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from repalign._validation import check_same_length
 from repalign.errors import ShapeError
-from repalign.similarity.matrices import as_dissimilarity
+from repalign.similarity.matrices import as_dissimilarity_pair
 
 __all__ = ["mutual_knn", "mutual_knn_from_rdms"]
 
@@ -56,7 +55,7 @@ def mutual_knn_from_rdms(dx: np.ndarray, dy: np.ndarray, k: int = 10, *,
     return float(shared.mean() / k)
 
 
-def mutual_knn(x: Any, y: Any, k: int = 10, *, kind: str = "features",
+def mutual_knn(x: Any, y: Any, k: int = 10, *, kind: str | tuple[str, str] = "features",
                metric: str = "euclidean") -> float:
     """Mutual k-nearest-neighbour alignment of two representations of the same n stimuli.
 
@@ -64,7 +63,7 @@ def mutual_knn(x: Any, y: Any, k: int = 10, *, kind: str = "features",
         x: (n, Dx) features, or an (n, n) similarity/dissimilarity matrix (see ``kind``).
         y: (n, Dy) features, or an (n, n) matrix of the same kind.
         k: neighbours per stimulus (1 <= k <= n - 1).
-        kind: ``"features"``, ``"similarity"`` or ``"dissimilarity"``.
+        kind: ``"features"``, ``"similarity"`` or ``"dissimilarity"``, or a pair of them.
         metric: dissimilarity for features (``"cosine"`` as in Huh et al., ``"euclidean"``...).
 
     Returns:
@@ -79,7 +78,5 @@ def mutual_knn(x: Any, y: Any, k: int = 10, *, kind: str = "features",
         >>> mutual_knn(x, y, k=10) < 0.2
         True
     """
-    dx = as_dissimilarity(x, kind, metric, name="x")
-    dy = as_dissimilarity(y, kind, metric, name="y")
-    check_same_length(x=dx, y=dy)
+    dx, dy = as_dissimilarity_pair(x, y, kind, metric)
     return mutual_knn_from_rdms(dx, dy, k)

@@ -38,6 +38,7 @@ __all__ = [
     "INPUT_KINDS",
     "METRICS",
     "as_dissimilarity",
+    "as_dissimilarity_pair",
     "as_square_matrix",
     "paired_values",
     "prepare_rows",
@@ -131,7 +132,26 @@ def _pairwise(x: Any, metric: str, *, block_size: int | None, name: str) -> np.n
         # exact symmetry (BLAS may differ in the last bit between (i, j) and (j, i)):
         # copy the upper triangle of the rows above onto this block's lower part
         out[sl, : sl.start] = out[: sl.start, sl].T
+    if metric in ("euclidean", "sqeuclidean"):
+        np.fill_diagonal(out, 0.0)
+    elif metric in ("cosine", "correlation"):
+        np.fill_diagonal(out, 1.0)
+    _tie_identical_rows(arr, out)
     return out
+
+
+def _tie_identical_rows(arr: np.ndarray, out: np.ndarray) -> None:
+    """Give identical rows bit-identical rows and columns, and their diagonal value between them.
+
+    Rounding in the Gram-matrix formula would otherwise leave copies of a stimulus at a tiny
+    non-zero distance, and break the exact ties that triplet and odd-one-out rules rely on.
+    """
+    _, first, inverse = np.unique(arr, axis=0, return_index=True, return_inverse=True)
+    if len(first) == arr.shape[0]:
+        return
+    rep = first[inverse.reshape(-1)]
+    out[:] = out[rep]
+    out[:] = out[:, rep]
 
 
 def rsm(x: Any, metric: str = "cosine", *, block_size: int | None = None) -> np.ndarray:
@@ -157,9 +177,6 @@ def rsm(x: Any, metric: str = "cosine", *, block_size: int | None = None) -> np.
     out = _pairwise(x, metric, block_size=block_size, name="x")
     if metric in ("euclidean", "sqeuclidean"):
         np.negative(out, out=out)
-        np.fill_diagonal(out, 0.0)
-    elif metric in ("cosine", "correlation"):
-        np.fill_diagonal(out, 1.0)
     return out
 
 
@@ -183,11 +200,8 @@ def rdm(x: Any, metric: str = "euclidean", *, block_size: int | None = None) -> 
     out = _pairwise(x, metric, block_size=block_size, name="x")
     if metric in ("cosine", "correlation"):
         np.subtract(1.0, out, out=out)
-        np.fill_diagonal(out, 0.0)
     elif metric == "dot":
         np.negative(out, out=out)
-    else:
-        np.fill_diagonal(out, 0.0)
     return out
 
 
@@ -276,3 +290,27 @@ def as_dissimilarity(x: Any, kind: Kind | str = "features", metric: str = "eucli
         return rdm(arr, metric)
     m = as_square_matrix(x, name)
     return 1.0 - m if kind == "similarity" else m
+
+
+def as_dissimilarity_pair(x: Any, y: Any, kind: str | tuple[str, str] = "features",
+                          metric: str = "euclidean") -> tuple[np.ndarray, np.ndarray]:
+    """Both inputs as (N, N) dissimilarity matrices of the same N stimuli.
+
+    Args:
+        x, y: features or matrices (see :func:`as_dissimilarity`).
+        kind: one kind for both, or a pair ``(kind_x, kind_y)``, e.g.
+            ``("features", "similarity")`` for model features against human judgements.
+        metric: pairwise metric for features.
+
+    Raises:
+        ShapeError: the two describe different numbers of stimuli (or any input problem).
+    """
+    kx, ky = (kind, kind) if isinstance(kind, str) else kind
+    dx = as_dissimilarity(x, kx, metric, name="x")
+    dy = as_dissimilarity(y, ky, metric, name="y")
+    if dx.shape != dy.shape:
+        raise ShapeError(
+            "Inputs must describe the same stimuli in the same order, but x has "
+            f"{dx.shape[0]} and y has {dy.shape[0]} stimuli."
+        )
+    return dx, dy

@@ -38,6 +38,7 @@ from repalign.similarity.concordance import ConcordanceCounts, concordance_count
 from repalign.similarity.matrices import (
     INPUT_KINDS,
     as_dissimilarity,
+    as_dissimilarity_pair,
     as_square_matrix,
     paired_values,
     prepare_rows,
@@ -145,27 +146,26 @@ def triplet_agreement_from_counts(c: ConcordanceCounts, ties: str = "half", *,
     return float(num.sum() / total)
 
 
-def _prepare(x: Any, y: Any, kind: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    dx = as_dissimilarity(x, kind, metric, name="x")
-    dy = as_dissimilarity(y, kind, metric, name="y")
-    n = check_same_length(x=dx, y=dy)
-    if n < 3:
-        raise ShapeError(f"Triplet agreement needs at least 3 stimuli, received {n}.")
+def _prepare(x: Any, y: Any, kind: str | tuple[str, str], metric: str
+             ) -> tuple[np.ndarray, np.ndarray]:
+    dx, dy = as_dissimilarity_pair(x, y, kind, metric)
+    if dx.shape[0] < 3:
+        raise ShapeError(f"Triplet agreement needs at least 3 stimuli, received {dx.shape[0]}.")
     return dx, dy
 
 
 @overload
 def triplet_agreement(x: Any, y: Any, ties: str = ..., per_anchor: Literal[False] = ..., *,
-                      kind: str = ..., metric: str = ..., n_jobs: int | None = ...) -> float: ...
+                      kind: str | tuple[str, str] = ..., metric: str = ..., n_jobs: int | None = ...) -> float: ...
 
 
 @overload
 def triplet_agreement(x: Any, y: Any, ties: str = ..., per_anchor: Literal[True] = ..., *,
-                      kind: str = ..., metric: str = ..., n_jobs: int | None = ...) -> np.ndarray: ...
+                      kind: str | tuple[str, str] = ..., metric: str = ..., n_jobs: int | None = ...) -> np.ndarray: ...
 
 
 def triplet_agreement(x: Any, y: Any, ties: str = "half", per_anchor: bool = False, *,
-                      kind: str = "features", metric: str = "euclidean",
+                      kind: str | tuple[str, str] = "features", metric: str = "euclidean",
                       n_jobs: int | None = None) -> float | np.ndarray:
     """Exact share of all ``n (n - 1) (n - 2) / 2`` triplets on which x and y agree.
 
@@ -174,7 +174,8 @@ def triplet_agreement(x: Any, y: Any, ties: str = "half", per_anchor: bool = Fal
         y: (n, Dy) features, or an (n, n) matrix of the same kind.
         ties: ``"half"``, ``"strict"`` or ``"exclude"`` (see the module docstring).
         per_anchor: return the (n,) agreement of each anchor stimulus instead of the total.
-        kind: ``"features"``, ``"similarity"`` or ``"dissimilarity"``.
+        kind: ``"features"``, ``"similarity"`` or ``"dissimilarity"``, or a pair
+            ``(kind_x, kind_y)``.
         metric: dissimilarity for features (``"euclidean"`` as in Sucholutsky et al.; see
             :func:`~repalign.similarity.matrices.rdm`).
         n_jobs: threads (None: up to the number of CPUs).
