@@ -1,0 +1,147 @@
+"""Simulated observers and distorted "models" for checking an alignment method end to end.
+
+A *simulated observer* holds a hidden embedding and answers odd-one-out trials the way the
+THINGS embedding models (SPoSE/VICE) say humans do: for three objects it picks the most similar
+pair with probability ``softmax([s_ab, s_ac, s_bc] / temperature)``, ``s`` the dot products.
+Because the choice probabilities are known, so is the noise ceiling: no representation can
+expect to agree with the observer on more than ``mean(max p)`` of the trials.
+
+A *distorted view* turns an embedding into features a network might have: a random linear mixing
+into more dimensions, a nonlinearity, structured nuisance factors unrelated to the embedding
+(other visual properties a network encodes), a random rotation and noise.
+
+Example:
+    >>> import numpy as np
+    >>> g = np.random.default_rng(0).gamma(1.0, size=(40, 5))
+    >>> sim = simulate_observer(g, 500, seed=0)
+    >>> sim.triplets.shape, 1 / 3 < sim.ceiling < 1
+    ((500, 3), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from repalign._validation import as_array
+from repalign.errors import ConfigError
+
+__all__ = ["SimulatedTriplets", "distorted_view", "simulate_observer"]
+
+_PAIR = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # chosen pair (a, b) then the odd one out
+
+
+@dataclass(frozen=True)
+class SimulatedTriplets:
+    """Choices of a simulated observer.
+
+    Attributes:
+        triplets: (T, 3) int64 in the (pair, pair, odd-one-out) layout.
+        items: (T, 3) int64 objects as shown (a, b, c).
+        probabilities: (T, 3) probabilities of choosing pairs (a, b), (a, c), (b, c).
+        ceiling: expected accuracy of the best possible predictor, ``mean(max p)``.
+    """
+
+    triplets: np.ndarray
+    items: np.ndarray
+    probabilities: np.ndarray
+    ceiling: float
+
+    def expected_accuracy(self, correct_pair: Any) -> float:
+        """Expected agreement of a predictor choosing pair index (0, 1, 2) for each trial."""
+        pick = np.asarray(correct_pair, dtype=np.int64)
+        return float(self.probabilities[np.arange(len(pick)), pick].mean())
+
+
+def simulate_observer(
+    embedding: Any,
+    n_triplets: int,
+    *,
+    temperature: float = 1.0,
+    seed: int | None = 0,
+) -> SimulatedTriplets:
+    """Draw ``n_triplets`` random trials and the observer's noisy odd-one-out choices.
+
+    Args:
+        embedding: (N, K) hidden embedding; dot products are the observer's similarities.
+        n_triplets: number of trials (three distinct objects drawn uniformly each).
+        temperature: softmax temperature; lower means a more consistent observer (higher
+            ceiling).
+        seed: random seed.
+
+    Returns:
+        :class:`SimulatedTriplets`.
+    """
+    g = as_array(embedding, "embedding", ndim=2, min_rows=3)
+    if temperature <= 0 or n_triplets < 1:
+        raise ConfigError(
+            f"temperature must be > 0 and n_triplets >= 1, received {temperature} and {n_triplets}."
+        )
+    rng = np.random.default_rng(seed)
+    n = len(g)
+    items = np.argsort(rng.random((n_triplets, n)), axis=1)[:, :3] if n <= 64 else _draw3(rng, n, n_triplets)
+    a, b, c = g[items[:, 0]], g[items[:, 1]], g[items[:, 2]]
+    s = np.stack([(a * b).sum(1), (a * c).sum(1), (b * c).sum(1)], 1) / temperature
+    p = np.exp(s - s.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    choice = (rng.random((n_triplets, 1)) > np.cumsum(p, 1)).sum(1).clip(max=2)
+    order = _PAIR[choice]
+    triplets = np.take_along_axis(items, order, axis=1)
+    return SimulatedTriplets(triplets, items, p, float(p.max(1).mean()))
+
+
+def _draw3(rng: np.random.Generator, n: int, t: int) -> np.ndarray:
+    """(t, 3) triples of distinct integers in [0, n), uniformly, without an (t, n) buffer."""
+    out = rng.integers(0, n, size=(t, 3))
+    while True:
+        bad = (out[:, 0] == out[:, 1]) | (out[:, 0] == out[:, 2]) | (out[:, 1] == out[:, 2])
+        if not bad.any():
+            return out.astype(np.int64)
+        out[bad] = rng.integers(0, n, size=(int(bad.sum()), 3))
+
+
+def distorted_view(
+    embedding: Any,
+    *,
+    dims: int = 192,
+    nuisance_rank: int = 8,
+    nuisance_scale: float = 1.0,
+    noise: float = 0.3,
+    seed: int | None = 0,
+) -> np.ndarray:
+    """A "model" representation of the objects of ``embedding``, distorted on purpose.
+
+    ``concat(tanh(h A), nuisance_scale * L B) R + noise * eps`` where ``h`` is the column-wise
+    standardised embedding, ``A`` a random (K, dims/2) mixing, ``L B`` a rank-``nuisance_rank``
+    random factor model independent of the embedding, ``R`` a random rotation of all ``dims``
+    features and ``eps`` standard normal noise.
+
+    Args:
+        embedding: (N, K) embedding.
+        dims: number of output features (even).
+        nuisance_rank: rank of the nuisance factors (0: none).
+        nuisance_scale: their scale relative to the signal.
+        noise: std of the added isotropic noise.
+        seed: random seed.
+
+    Returns:
+        (N, dims) float64 features.
+    """
+    e = as_array(embedding, "embedding", ndim=2, min_rows=2)
+    if dims < 2 or dims % 2:
+        raise ConfigError(f"dims must be an even number >= 2, received {dims}.")
+    rng = np.random.default_rng(seed)
+    n, k = e.shape
+    sd = e.std(0)
+    h = (e - e.mean(0)) / np.where(sd > 0, sd, 1.0)
+    half = dims // 2
+    signal = np.tanh(h @ rng.normal(size=(k, half)) / np.sqrt(k))
+    if nuisance_rank > 0:
+        nuis = rng.normal(size=(n, nuisance_rank)) @ rng.normal(size=(nuisance_rank, half))
+        nuis *= nuisance_scale / np.sqrt(nuisance_rank)
+    else:
+        nuis = np.zeros((n, half))
+    rotation = np.linalg.qr(rng.normal(size=(dims, dims)))[0]
+    return np.concatenate([signal, nuis], 1) @ rotation + noise * rng.normal(size=(n, dims))
