@@ -1,0 +1,77 @@
+"""``repalign compare A B --metric ...``: alignment between two representations, with a CI."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"options are KEY=VALUE, received {text!r}")
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from repalign.similarity import bootstrap, compare
+    from repalign.similarity.inputs import load_representation
+
+    kinds = (args.kind, args.kind_b or args.kind)
+    x = load_representation(args.a, kind=kinds[0], layer=args.layer)
+    y = load_representation(args.b, kind=kinds[1], layer=args.layer_b or args.layer)
+    options = dict(args.option)
+    for metric in args.metric:
+        if args.bootstrap:
+            res = bootstrap(x, y, metric, args.bootstrap, kind=kinds, rdm_metric=args.rdm_metric,
+                            level=args.level, seed=args.seed, quiet=args.quiet, **options)
+            failed = f", {res.n_failed} draws undefined" if res.n_failed else ""
+            print(f"{metric}\t{res.value:.6g}\t{100 * args.level:g}% CI [{res.low:.6g}, "
+                  f"{res.high:.6g}] (bootstrap over {len(x)} stimuli, {args.bootstrap} draws"
+                  f"{failed})")
+        else:
+            value = compare(x, y, metric, kind=kinds, rdm_metric=args.rdm_metric, **options)
+            print(f"{metric}\t{value:.6g}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``compare``."""
+    p = subparsers.add_parser(
+        "compare",
+        help="alignment between two representations (features or similarity matrices)",
+        description=(
+            "Compare two representations of the same stimuli: feature files (.npy, .npz, .h5, "
+            "thingsvision folders) or similarity/dissimilarity matrices (also .csv, .mat). "
+            "Prints one line per metric: name, value and, with --bootstrap N, a confidence "
+            "interval over stimuli. `python -c 'import repalign; print(repalign.list_metrics())'` "
+            "lists the metrics."
+        ),
+    )
+    p.add_argument("a", help="first representation (file)")
+    p.add_argument("b", help="second representation (file)")
+    p.add_argument("--metric", nargs="+", default=["rsa_spearman"],
+                   help="one or more metrics (default: rsa_spearman)")
+    p.add_argument("--kind", default="features", choices=["features", "similarity", "dissimilarity"],
+                   help="what A holds (and B, unless --kind-b)")
+    p.add_argument("--kind-b", default=None, choices=["features", "similarity", "dissimilarity"],
+                   help="what B holds, when it differs from A")
+    p.add_argument("--layer", default=None, help="layer / key / MATLAB variable to read from A (and B)")
+    p.add_argument("--layer-b", default=None, help="layer / key to read from B")
+    p.add_argument("--rdm-metric", default="euclidean",
+                   help="dissimilarity between feature rows for RDM-based metrics")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="bootstrap draws over stimuli for a confidence interval (0: none)")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="metric option, e.g. ties=strict or k=5 (repeatable)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_compare)
