@@ -1,0 +1,1 @@
+"""Example study configurations shipped with repalign (``quickstart.toml`` runs the demo)."""
