@@ -1,0 +1,108 @@
+"""Clustering test: Hungarian vs brute force, separated groups, chance, hard triples, errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from repalign.data.similarity_matrix import SimilarityMatrix
+from repalign.errors import ConfigError, ShapeError
+from repalign.evaluation import balanced_assignment, clustering, hard_triples
+from repalign.evaluation.clustering import random_triples
+
+
+def _brute_force(cost: np.ndarray, per_target: int) -> float:
+    """Smallest total cost over every assignment giving each target ``per_target`` items."""
+    t = cost.shape[1]
+    slots = [j for j in range(t) for _ in range(per_target)]
+    return min(sum(cost[i, s] for i, s in enumerate(p)) for p in set(itertools.permutations(slots)))
+
+
+@pytest.mark.parametrize(("targets", "per_target"), [(3, 2), (3, 1), (2, 3), (4, 2)])
+def test_balanced_assignment_is_optimal(rng, targets, per_target):
+    for _ in range(5):
+        cost = rng.random((targets * per_target, targets))
+        got = balanced_assignment(cost, per_target)
+        assert np.bincount(got, minlength=targets).tolist() == [per_target] * targets
+        assert cost[np.arange(len(got)), got].sum() == pytest.approx(_brute_force(cost, per_target))
+    with pytest.raises(ShapeError, match="per_target"):
+        balanced_assignment(np.zeros((5, 3)), 2)
+
+
+def _grouped(make, levels, n_targets, metamer_noise, seed=0, per_target=2):
+    lv = np.linspace(0.05, 0.95, n_targets)
+    targets = levels(lv, size=16)
+    rows = np.repeat(np.arange(n_targets), per_target)
+    tg = targets[torch.as_tensor(rows)]
+    seeds = levels(np.full(len(rows), 0.5), size=16, noise=0.2, seed=seed + 1)
+    mm = (tg + metamer_noise * torch.randn(tg.shape, generator=torch.Generator().manual_seed(seed)))
+    reps = np.tile(np.arange(per_target), n_targets)
+    return make(mm.clamp(0, 1), seeds, tg, [f"t{r}" for r in rows], repeats=reps)
+
+
+def test_perfectly_separated_groups_score_one(make, levels):
+    res = _grouped(make, levels, 9, 0.01)
+    df = clustering(res, "pixel_l2", device="cpu")
+    row = df.iloc[0]
+    assert row.metric == "clustering" and row.value == 1.0 and row.n == 3 and row.chance == 1 / 3
+    hard = clustering(res, "pixel_l2", hard=True, device="cpu").iloc[0]
+    assert hard.metric == "clustering_hard" and hard.value == 1.0
+
+
+def test_unrelated_metamers_score_chance(make, levels):
+    res = _grouped(make, levels, 30, 0.0)
+    g = torch.Generator().manual_seed(7)
+    res.images = torch.rand(res.images.shape, generator=g)  # metamers unrelated to targets
+    row = clustering(res, "pixel_l2", n_groups=400, device="cpu").iloc[0]
+    assert row.n == 400
+    assert 0.28 < row.value < 0.39  # 1/3, SE about 0.012 at 400 groups
+    assert row.ci_low < 1 / 3 < row.ci_high
+
+
+def test_hard_triples_find_the_tight_clusters(rng):
+    centres = np.repeat(np.arange(4) * 10.0, 3)
+    pts = centres + rng.normal(scale=0.1, size=12)
+    d = np.abs(pts[:, None] - pts[None, :])
+    tri = hard_triples(d)
+    assert sorted(map(tuple, np.sort(tri, 1) // 3)) == [(k, k, k) for k in range(4)]
+    assert len(hard_triples(d, n_groups=2)) == 2
+    parts = random_triples(10, np.random.default_rng(0))
+    assert parts.shape == (3, 3) and len(set(parts.ravel())) == 9
+    with pytest.raises(ShapeError, match="at least 3 targets"):
+        random_triples(2, np.random.default_rng(0))
+
+
+def test_hard_by_human_dissimilarities(make, levels):
+    res = _grouped(make, levels, 6, 0.01)
+    ids = list(dict.fromkeys(res.target_ids))
+    m = np.ones((6, 6)) - np.eye(6)
+    m[np.ix_([0, 2, 4], [0, 2, 4])] = 0.1  # the "humans" group targets 0, 2, 4 together
+    m[np.ix_([1, 3, 5], [1, 3, 5])] = 0.1
+    np.fill_diagonal(m, 0)
+    for hard_by in (m, pd.DataFrame(m, index=ids, columns=ids),
+                    SimilarityMatrix(m, "dissimilarity", ids)):
+        row = clustering(res, "pixel_l2", hard=True, hard_by=hard_by, device="cpu").iloc[0]
+        assert row.value == 1.0 and row.n == 2
+    with pytest.raises(ShapeError, match=r"must be \(6, 6\)"):
+        clustering(res, "pixel_l2", hard=True, hard_by=np.zeros((4, 4)))
+    with pytest.raises(ShapeError, match="no row"):
+        clustering(res, "pixel_l2", hard=True, hard_by=SimilarityMatrix(m, "dissimilarity",
+                                                                        list("abcdef")))
+
+
+def test_errors(make, levels):
+    one_each = _grouped(make, levels, 6, 0.01, per_target=1)
+    with pytest.raises(ShapeError, match="repeats=2"):
+        clustering(one_each, "pixel_l2")
+    assert clustering(one_each, "pixel_l2", per_target=1, device="cpu").iloc[0].value == 1.0
+    with pytest.raises(ConfigError, match="per_target"):
+        clustering(one_each, "pixel_l2", per_target=0)
+    with pytest.raises(ConfigError, match="n_groups"):
+        clustering(one_each, "pixel_l2", per_target=1, n_groups=0)
+    two = _grouped(make, levels, 2, 0.01)
+    with pytest.raises(ShapeError, match="needs 3 targets"):
+        clustering(two, "pixel_l2")
