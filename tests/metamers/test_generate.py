@@ -50,7 +50,10 @@ def test_loss_decreases_and_result_is_filled(tiny_cnn, images, null):
     assert res.layers == ["3"] * 4 + ["1+4"] * 4
     assert res.generators == ["test:tiny_cnn_s0"] * 8
     assert res.target_ids[:4] == [f"target/{i:04d}" for i in range(4)]
-    assert (res.target_labels == -1).all() and res.inits == ["noise"] * 8
+    assert (res.target_labels == -1).all() and res.inits == ["other"] * 8
+    # the default start is another natural image: one of the null stimuli, never the target
+    for seed in res.seeds:
+        assert (seed.flatten() == null.flatten(1)).all(1).sum() == 1
     torch.testing.assert_close(res.targets, images[:4].repeat(2, 1, 1, 1))
     # the same starting noise for every layer of an image (Feather)
     torch.testing.assert_close(res.seeds[:4], res.seeds[4:])

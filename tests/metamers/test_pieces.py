@@ -117,6 +117,8 @@ def test_transform_values():
 def test_every_init(name):
     t = _img(7, (4, 3, 12, 12))
     spec = ("image", {"image": _img(8, (1, 3, 12, 12))}) if name == "image" else name
+    if name == "other":
+        spec = ("other", {"pool": _img(8, (5, 3, 12, 12))})
     s = inits.make_seeds(spec, t, seed=1)
     assert s.shape == t.shape and s.dtype == torch.float32
     assert s.min() >= 0 and s.max() <= 1
@@ -135,6 +137,18 @@ def test_init_values():
     low = inits.make_seeds("lowpass:sigma=1.5", x)
     ref = np.stack([ndi.gaussian_filter(im[0], 1.5, mode="mirror", truncate=3.0) for im in x.numpy()])
     np.testing.assert_allclose(low[:, 0].numpy(), ref, atol=1e-5)
+
+
+def test_other_init_picks_a_different_natural_image():
+    t = _img(11, (6, 1, 8, 8))
+    s = inits.make_seeds("other", t, seed=0)
+    match = (s.flatten(1)[:, None] == t.flatten(1)[None]).all(-1)  # (seed, target) equal
+    assert match.sum(1).tolist() == [1] * 6 and not match.diagonal().any()
+    pool = torch.cat([t[:2], _img(12, (3, 1, 8, 8))])
+    s = inits.make_seeds(("other", {"pool": pool}), t[:2], seed=0)
+    assert not torch.equal(s[0], t[0]) and not torch.equal(s[1], t[1])
+    with pytest.raises(ConfigError, match="another image that differs"):
+        inits.make_seeds("other", t[:1])
 
 
 def test_init_errors():

@@ -169,7 +169,9 @@ def generate_metamers(
             per entry), a mapping ``{model spec or index: layer}`` for models with different
             layer names, or None for each model's ``meta["default_layers"]``.
         preset: ``"fast"`` (default), ``"feather"`` or ``"nanda"``; fills options left None.
-        init: starting point (``"noise"``, ``"blend:alpha=0.5"``, ``("image", {"image": x})``...).
+        init: starting point (``"other"``: another natural image, drawn from ``null_stimuli`` when
+            given, else from the other targets; ``"noise"``, ``"blend:alpha=0.5"``,
+            ``("image", {"image": x})``, ...).
         regularizer: ``"none"``, ``"human_leaning"``, ``"adversarial"``, ``"seed_anchored"``,
             an image regularizer (``"total_variation:weight=1e-4"``), ``{name: weight}``, or a
             :class:`~repalign.metamers.terms.Term`.
@@ -264,7 +266,10 @@ def generate_metamers(
     cfg.schedule(cfg.steps, **kw_s)  # validate options before any work
     cfg.stop(1, **kw_st)
     n_t = images.shape[0]
-    seeds_all = make_seeds(opts["init"], images.repeat(repeats, 1, 1, 1), seed=seed)
+    init_name, init_kw = parse_spec(opts["init"], "init")
+    if init_name == "other" and "pool" not in init_kw and null_stimuli is not None:
+        init_kw["pool"] = null_images  # other natural images: the null's stimuli
+    seeds_all = make_seeds((init_name, init_kw), images.repeat(repeats, 1, 1, 1), seed=seed)
 
     with _frozen_models(plan.models, dev):
         mode = _same_label_mode(same_label, labels, plan, images)

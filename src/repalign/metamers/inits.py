@@ -9,6 +9,8 @@ batch it lands in). :func:`make_seeds` refuses starting points equal to their ta
 - ``light_noise``: Nanda's ``0.01 N(0, 1)``, clamped to [0, 1].
 - ``uniform``: ``U(0, 1)``; ``white``: ones; ``black``: zeros.
 - ``image``: given seed image(s) (``image=`` (1 or N, C, H, W)), e.g. other stimuli.
+- ``other``: for each target another natural image, drawn at random among the other targets (or
+  from ``pool=`` stimuli); the metamer starts from a real image that is not its target.
 - ``blend``: ``alpha * target + (1 - alpha) * noise`` with ``0 <= alpha < 1``.
 - ``lowpass``: the target blurred with a Gaussian of ``sigma`` pixels.
 
@@ -88,6 +90,24 @@ def image(t: torch.Tensor, gen: torch.Generator, image: Any = None) -> torch.Ten
             f"{t.shape[2]}, {t.shape[3]}) to match the targets."
         )
     return img.expand_as(t).clone()
+
+
+@INITS.register("other", summary="another natural image (from the targets or a pool)")
+def other(t: torch.Tensor, gen: torch.Generator, pool: Any = None) -> torch.Tensor:
+    p = t if pool is None else check_images(getattr(pool, "images", pool), "init pool",
+                                            channels=t.shape[1]).to(t.dtype)
+    if p.shape[-2:] != t.shape[-2:]:
+        raise ShapeError(f"init pool images are {tuple(p.shape[-2:])}, the targets "
+                         f"{tuple(t.shape[-2:])}; use a pool of the targets' size.")
+    flat = p.flatten(1)
+    allowed = torch.stack([(flat != row).any(1) for row in t.flatten(1)]).to(torch.float64)
+    if bool((allowed.sum(1) == 0).any()):
+        raise ConfigError(
+            "init='other' needs, for every target, another image that differs from it; pass "
+            "several distinct targets or init=('other', {'pool': stimuli})."
+        )
+    pick = torch.multinomial(allowed, 1, generator=gen).flatten()
+    return p[pick].clone()
 
 
 @INITS.register("blend", summary="alpha * target + (1 - alpha) * noise")

@@ -109,6 +109,23 @@ class MetamerResult:
         df.insert(0, "index", np.arange(len(self)))
         return df
 
+    def summary(self, by: Sequence[str] = ("generators", "layers", "regularizers", "inits")) -> pd.DataFrame:
+        """Per recipe group: count, success rate, median steps to success (over successes) and
+        median final distance.
+
+        Example:
+            >>> res.summary()  # doctest: +SKIP
+        """
+        df = self.table()
+        df["steps"] = df["steps_to_success"].where(df["success"] & (df["steps_to_success"] >= 0))
+        out = df.groupby(list(by), sort=False).agg(
+            n=("index", "size"),
+            success_rate=("success", "mean"),
+            median_steps=("steps", "median"),
+            median_distance=("final_distance", "median"),
+        )
+        return out.reset_index()
+
     def subset(self, index: Sequence[int] | np.ndarray) -> MetamerResult:
         """The selected metamers (boolean mask or integer index), history columns included."""
         idx = np.asarray(index)
