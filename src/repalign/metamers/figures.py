@@ -114,17 +114,17 @@ def plot_metamers(
             axes[r, 1].axis("on")
             col = 2
         for rc in recipes:
-            i = row[rc]
+            k = row[rc]
             label = _label(rc, keys, varying)
             if not same_seed:
-                if i is not None:
-                    _show(axes[r, col], result.seeds[i].numpy(), f"seed\n{label}")
+                if k is not None:
+                    _show(axes[r, col], result.seeds[k].numpy(), f"seed\n{label}")
                     axes[r, col].axis("on")
                 col += 1
-            if i is not None:
-                mark = "pass" if result.success[i] else "fail"
-                _show(axes[r, col], result.images[i].numpy(),
-                      f"{label}\n{mark} d={result.final_distance[i]:.3f}")
+            if k is not None:
+                mark = "pass" if result.success[k] else "fail"
+                _show(axes[r, col], result.images[k].numpy(),
+                      f"{label}\n{mark} d={result.final_distance[k]:.3f}")
                 axes[r, col].axis("on")
             col += 1
     if path is not None:
