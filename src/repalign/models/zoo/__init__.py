@@ -34,6 +34,7 @@ from repalign.models.zoo.store import (
     zoo_names,
     zoo_table,
 )
+from repalign.models.zoo.sweep import sample_sweep_configs, train_sweep
 from repalign.models.zoo.training import evaluate, train_model
 
 __all__ = [
@@ -56,9 +57,11 @@ __all__ = [
     "pgd_attack",
     "read_meta",
     "robust_accuracy",
+    "sample_sweep_configs",
     "save_checkpoint",
     "train_many",
     "train_model",
+    "train_sweep",
     "train_zoo",
     "user_dir",
     "zoo_names",

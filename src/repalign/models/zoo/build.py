@@ -6,8 +6,8 @@ is written atomically (a killed run leaves no half-written file), and each model
 CPU thread so ``jobs`` processes use ``jobs`` cores without changing any result.
 
 Example:
-    >>> rows = train_zoo(out="zoo_out", only="mlp_standard_s0")   # doctest: +SKIP
-    >>> rows[0]["status"], rows[0]["clean_acc"] > 0.97             # doctest: +SKIP
+    >>> table = train_zoo(out="zoo_out", only="mlp_standard_s0")   # doctest: +SKIP
+    >>> table.loc[0, "status"], table.loc[0, "clean_acc"] > 0.97    # doctest: +SKIP
     ('trained', True)
 """
 
@@ -19,6 +19,8 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from repalign._progress import progress
 from repalign.errors import ConfigError, DataFormatError
@@ -69,7 +71,7 @@ def train_many(
     force: bool = False,
     jobs: int = 1,
     quiet: bool = False,
-) -> list[dict[str, Any]]:
+) -> pd.DataFrame:
     """Train every ``name -> config`` into ``out/<name>.pt``, skipping finished models.
 
     Args:
@@ -81,7 +83,8 @@ def train_many(
 
     Returns:
         One row per model, in the order of ``configs``: name, status (``"trained"`` or
-        ``"skipped"``), arch, style, epsilon, seed, accuracies, train time, weights sha256, path.
+        ``"skipped"``), arch, style, epsilon, seed, clean_acc, robust_acc_l2, robust_acc_linf,
+        train_time_s, weights_sha256, path.
     """
     if jobs < 1:
         raise ConfigError(f"jobs must be >= 1, received {jobs}.")
@@ -115,7 +118,7 @@ def train_many(
                 bar.set_postfix_str(futures[fut])
                 bar.update()
     bar.close()
-    return [rows[name] for name in configs]
+    return pd.DataFrame([rows[name] for name in configs])
 
 
 def train_zoo(
@@ -125,7 +128,7 @@ def train_zoo(
     force: bool = False,
     jobs: int = 1,
     quiet: bool = False,
-) -> list[dict[str, Any]]:
+) -> pd.DataFrame:
     """Train the built-in zoo models (all 18, or those matching the glob ``only``) into ``out``.
 
     ``out`` defaults to the user zoo folder (``$REPALIGN_ZOO_DIR``). When a shipped checkpoint
@@ -139,12 +142,13 @@ def train_zoo(
             f"{sorted(builtin_configs())[:4]}."
         )
     folder = Path(out) if out is not None else user_dir()
-    rows = train_many(dict(selected), folder, force=force, jobs=jobs, quiet=quiet)
-    for row in rows:
-        shipped = builtin_dir() / f"{row['name']}.pt"
-        same_file = shipped.resolve() == Path(row["path"]).resolve()
+    table = train_many(dict(selected), folder, force=force, jobs=jobs, quiet=quiet)
+    shipped_acc, identical = [], []
+    for name, path, sha in zip(table["name"], table["path"], table["weights_sha256"],
+                               strict=True):
+        shipped = builtin_dir() / f"{name}.pt"
+        same_file = shipped.resolve() == Path(path).resolve()
         meta = read_meta(shipped) if shipped.is_file() and not same_file else None
-        row["shipped_clean_acc"] = meta.get("clean_acc") if meta else None
-        row["identical_to_shipped"] = (meta.get("weights_sha256") == row["weights_sha256"]
-                                       if meta else None)
-    return rows
+        shipped_acc.append(meta.get("clean_acc") if meta else None)
+        identical.append(meta.get("weights_sha256") == sha if meta else None)
+    return table.assign(shipped_clean_acc=shipped_acc, identical_to_shipped=identical)

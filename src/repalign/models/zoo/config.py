@@ -71,7 +71,8 @@ class TrainConfig(BaseModel):
         lr: peak learning rate of Adam (one-cycle schedule).
         weight_decay: Adam's L2 weight decay.
         label_smoothing: cross-entropy label smoothing in [0, 1).
-        augmentation: ``"none"``, ``"affine"`` or ``"affine_noise"`` (see ``augment.py``).
+        augmentation: ``"none"``, ``"affine"`` or ``"affine_noise"`` (see ``augment.py``);
+            for SimCLR styles applied to each batch before the two views are drawn.
         temperature: NT-Xent temperature (SimCLR styles).
         proj_dim: projection-head output size (SimCLR styles).
         head_epochs: epochs of the linear head on frozen features (SimCLR styles).

@@ -22,8 +22,8 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
 
+import pandas as pd
 import torch
 
 from repalign._registry import unknown_name_message
@@ -157,8 +157,9 @@ def load_zoo_model(name: str, device: str | torch.device | None = None, *,
     return load_checkpoint(path, device=dev)
 
 
-def zoo_table(pattern: str = "*") -> list[dict[str, Any]]:
-    """One row per zoo model: name, where its checkpoint is, style, accuracies (None if untrained)."""
+def zoo_table(pattern: str = "*") -> pd.DataFrame:
+    """One row per zoo model: name, arch, style, norm, epsilon, seed, clean_acc, robust_acc_l2,
+    robust_acc_linf, train_time_s, location (``builtin``, ``user`` or ``untrained``)."""
     rows = []
     for name in zoo_names(pattern):
         path = find_checkpoint(name)
@@ -179,4 +180,4 @@ def zoo_table(pattern: str = "*") -> list[dict[str, Any]]:
             "location": ("builtin" if path is not None and path.parent == builtin_dir()
                          else "user" if path is not None else "untrained"),
         })
-    return rows
+    return pd.DataFrame(rows)
