@@ -99,16 +99,21 @@ class TripletsFile(_Section):
 
 
 class SimilarityFile(_Section):
-    """A human (N, N) similarity or dissimilarity matrix over the study stimuli."""
+    """A human (N, N) similarity or dissimilarity matrix over the study stimuli (.npy, .csv,
+    .mat; ``key`` names the MATLAB variable, ``symmetrize`` averages an asymmetric matrix)."""
 
     path: str
     kind: Literal["similarity", "dissimilarity"] = "similarity"
+    key: str | None = None
+    symmetrize: bool = False
 
 
 class TwoAFCFile(_Section):
-    """Human 2AFC answers in the BAPPS layout."""
+    """Human 2AFC judgements in the BAPPS layout (a folder with ``ref/``, ``p0/``, ``p1/``,
+    ``judge/``); used to score the perceptual distances that stand in for humans."""
 
     path: str
+    limit: int | None = Field(default=None, ge=1)
 
 
 class HumanConfig(_Section):

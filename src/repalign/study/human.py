@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from repalign._hashing import hash_array, hash_params
 from repalign.data.stimuli import Stimuli
@@ -45,13 +46,31 @@ def load_human(config: StudyConfig, stimuli: Stimuli) -> dict[str, Any]:
             )
         except RepalignError as exc:
             raise ConfigError(f"human.triplets: {exc} (the study has {n} stimuli)") from exc
+    if human.similarity is not None:
+        from repalign.data import load_similarity_matrix
+
+        sm = human.similarity
+        try:
+            out["similarity"] = load_similarity_matrix(
+                config.resolve_path(sm.path), kind=sm.kind, key=sm.key, stimuli=n,
+                symmetrize=sm.symmetrize,
+            )
+        except RepalignError as exc:
+            raise ConfigError(f"human.similarity: {exc}") from exc
+    if human.two_afc is not None:
+        from repalign.data import load_two_afc
+
+        try:
+            out["two_afc"] = load_two_afc(config.resolve_path(human.two_afc.path), limit=human.two_afc.limit)
+        except RepalignError as exc:
+            raise ConfigError(f"human.two_afc: {exc}") from exc
     return out
 
 
 def human_digest(data: Any) -> str:
     """Content hash of a loaded human data object (its arrays, not its file name)."""
     arrays = {
-        k: hash_array(v) for k, v in sorted(vars(data).items()) if isinstance(v, np.ndarray)
+        k: hash_array(v) for k, v in sorted(vars(data).items()) if isinstance(v, (np.ndarray, torch.Tensor))
     }
     if not arrays:
         raise ConfigError(f"cannot fingerprint human data of type {type(data).__name__}")

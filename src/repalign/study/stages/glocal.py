@@ -1,0 +1,142 @@
+"""Stage ``glocal``: post-hoc alignment of each model's features to odd-one-out triplets.
+
+Triplets are the human ones when given; otherwise ``glocal.triplets`` trials are drawn over the
+stimuli and answered by a simulated observer whose similarities are the reference agent's (a
+softmax over the three pairwise similarities at ``glocal.temperature``), so the noise ceiling is
+known. They are split at random (or object-disjoint) into training and held-out triplets; a
+:class:`repalign.alignment.GLocal` is fitted per model and layer.
+
+Rows (``features`` = original / aligned, ``split`` = train / test): ``odd_one_out``; ``ceiling``
+for simulated triplets; ``knn_overlap`` (mutual 10-NN overlap of aligned with original features:
+how much local structure is kept); and the first similarity metric against the reference before
+and after. Artifact: ``transform.npz`` in thingsvision's format.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repalign.errors import ConfigError
+from repalign.study.context import StudyContext
+from repalign.study.plan import Planner
+from repalign.study.stages.features import features_unit, read_features
+from repalign.study.stages.reference import plan_reference, reference_input
+from repalign.study.units import Unit, UnitInput, UnitOutput, result_row
+
+__all__ = ["expand", "run"]
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    from repalign.alignment import GLocal
+
+    valid = sorted(set(GLocal().get_params()) - {"random_state", "device", "quiet"})
+    for key in options:
+        if key not in valid:
+            import difflib
+
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"glocal.options.{key}: unknown GLocal parameter; {hint}Valid: {', '.join(valid)}.")
+
+
+def expand(p: Planner) -> None:
+    cfg = p.config.glocal
+    if cfg is None:
+        return
+    _check_options(cfg.options)
+    human = p.human_key("triplets")
+    if human is not None:
+        ref: dict[str, Any] = {"kind": "human", "label": "human", "triplets": human}
+        ref_units: list[Unit] = []
+    else:
+        ref, ref_units = plan_reference(p)
+    metric = p.config.similarity.metrics[0] if p.config.similarity is not None else None
+    for spec in p.expand_specs(p.config.models.specs, "models.specs"):
+        fu = features_unit(p, spec, p.config.models.layers)
+        params = {
+            "model": spec, "features": fu.key, "layers": fu.params["layers"], "reference": ref,
+            "triplets": cfg.triplets, "temperature": cfg.temperature, "split": cfg.split,
+            "test_fraction": cfg.test_fraction, "options": dict(cfg.options), "metric": metric,
+            "rdm_metric": p.config.similarity.rdm_metric if p.config.similarity else "cosine",
+            "seed": p.seed("glocal"),
+        }
+        p.add("glocal", f"gLocal {spec}", params, [fu, *ref_units], tag=("glocal", spec), gpu=True)
+
+
+def _embedding(sim: np.ndarray) -> np.ndarray:
+    """Rows whose dot products reproduce a (PSD part of a) similarity matrix."""
+    vals, vecs = np.linalg.eigh((sim + sim.T) / 2)
+    keep = vals > 1e-9 * max(1.0, float(vals.max()))
+    return vecs[:, keep] * np.sqrt(vals[keep])
+
+
+def _triplets(prm: Mapping[str, Any], ctx: StudyContext, inputs: Mapping[str, UnitInput]
+              ) -> tuple[np.ndarray, float | None, str]:
+    ref = prm["reference"]
+    human = ctx.human.get("triplets")
+    if ref["kind"] == "human" and human is not None:
+        return np.asarray(human.triplets), None, "human"
+    from repalign.alignment import simulate_observer
+
+    target, kind = reference_input(ref, ctx, inputs, exclude=prm["model"])
+    if target is None:
+        raise ConfigError("glocal: the reference has neither triplets nor a similarity matrix.")
+    if kind == "features":
+        norm = np.linalg.norm(target, axis=1, keepdims=True)
+        emb = target / np.where(norm > 0, norm, 1.0)
+    else:
+        emb = _embedding(np.asarray(target, dtype=np.float64))
+    sim = simulate_observer(emb, prm["triplets"], temperature=prm["temperature"], seed=prm["seed"])
+    return sim.triplets, float(sim.ceiling), f"simulated ({ref['label']})"
+
+
+def run(unit: Unit, ctx: StudyContext, inputs: Mapping[str, UnitInput]) -> UnitOutput:
+    from repalign import compare
+    from repalign._device import resolve_device
+    from repalign.alignment import GLocal, object_disjoint_split
+    from repalign.similarity import odd_one_out_accuracy
+
+    prm = unit.params
+    feats = read_features(inputs[prm["features"]])
+    triplets, ceiling, source = _triplets(prm, ctx, inputs)
+    n = len(ctx.stimuli["main"])
+    rng = np.random.default_rng(prm["seed"])
+    if prm["split"] == "objects":
+        train_idx, test_idx, _ = object_disjoint_split(triplets, n, prm["test_fraction"], seed=prm["seed"])
+    else:
+        perm = rng.permutation(len(triplets))
+        n_test = max(1, round(prm["test_fraction"] * len(triplets)))
+        test_idx, train_idx = perm[:n_test], perm[n_test:]
+    splits = {"train": triplets[train_idx], "test": triplets[test_idx]}
+    target, kind = (None, "") if prm["metric"] is None else reference_input(
+        prm["reference"], ctx, inputs, exclude=prm["model"])
+    rows: list[dict[str, Any]] = []
+    files: dict[str, bytes] = {}
+    for layer in prm["layers"]:
+        x = feats[layer]
+        aligner = GLocal(**prm["options"], random_state=prm["seed"], device=str(resolve_device(ctx.device)))
+        aligner.fit(x, splits["train"], x_local=x)
+        z = aligner.transform(x)
+        base = {"model": prm["model"], "layer": layer, "triplets": source}
+        for split, trip in splits.items():
+            for name, rep in (("original", x), ("aligned", z)):
+                acc = odd_one_out_accuracy(rep, trip)
+                rows.append(result_row("odd_one_out", acc, features=name, split=split, **base))
+            if ceiling is not None:
+                rows.append(result_row("ceiling", ceiling, split=split, **base))
+        rows.append(result_row("knn_overlap", compare(x, z, "mutual_knn", k=10), features="aligned", **base))
+        if target is not None:
+            for name, rep in (("original", x), ("aligned", z)):
+                value = compare(rep, target, prm["metric"], kind=("features", kind), rdm_metric=prm["rdm_metric"])
+                rows.append(result_row(prm["metric"], value, features=name, **base))
+        rows.append(result_row("best_epoch", aligner.best_epoch_, **base))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "transform.npz"
+            aligner.save(path)
+            files[f"{layer}/transform.npz"] = path.read_bytes()
+    return UnitOutput(rows=rows, files=files)
