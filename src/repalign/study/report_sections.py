@@ -1,0 +1,174 @@
+"""The report's sections, one builder per stage; each reads the results table and artifacts.
+
+A builder returns None (or a section without blocks) when its stage has no finished results, so
+a partial run gives a partial report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from repalign.study.figures import grouped_bars, matrix_heatmap
+from repalign.study.html import Figure, Section, Table, figure_png
+from repalign.study.store import Store
+
+__all__ = ["SECTIONS", "ReportData"]
+
+
+@dataclass
+class ReportData:
+    """What the builders read: the store (for artifacts), the last run, its plan and results."""
+
+    store: Store
+    run: dict[str, Any]
+    plan: pd.DataFrame
+    results: pd.DataFrame
+
+    def stage(self, name: str, **labels: Any) -> pd.DataFrame:
+        """The rows of one stage, optionally filtered on label columns."""
+        df = self.results[self.results["stage"] == name]
+        for key, value in labels.items():
+            if key not in df.columns:
+                return df.iloc[0:0]
+            df = df[df[key] == value]
+        return df.dropna(axis=1, how="all")
+
+
+def _short(spec: str) -> str:
+    return spec.split(":", 1)[1] if spec.startswith("zoo:") else spec
+
+
+def alignment_section(data: ReportData) -> Section | None:
+    ref = data.stage("similarity", kind="reference")
+    pair = data.stage("similarity", kind="pairwise")
+    if ref.empty and pair.empty:
+        return None
+    blocks: list[Figure | Table] = []
+    intro = "Representational alignment of each model with the reference agent and with each other."
+    if not ref.empty:
+        agent = str(ref["other"].iloc[0])
+        if agent.startswith("ensemble:"):
+            intro += (
+                f" The reference is {agent}: the mean similarity matrix of those models (each model "
+                "left out of its own reference), a stand-in for human judgements, not human data."
+            )
+        else:
+            intro += f" The reference is {agent}."
+        show = ref.assign(model=ref["model"].map(_short))
+        fig = grouped_bars(show, "model", "metric", "value", title=f"Alignment with {agent}",
+                           ylabel="alignment")
+        blocks.append(Figure("alignment_reference", figure_png(fig), f"Each model's alignment with {agent}, by metric."))
+        table = show.pivot_table(index=["model", "layer"], columns="metric", values="value", sort=False).reset_index()
+        blocks.append(Table(table, f"Alignment with {agent}"))
+    for metric, sub in pair.groupby("metric", sort=False):
+        a = sub.assign(model=sub["model"].map(_short), other=sub["other"].map(_short))
+        order = list(dict.fromkeys([*a["model"], *a["other"]]))
+        mat = a.pivot_table(index="model", columns="other", values="value", sort=False)
+        mat = mat.reindex(index=order, columns=order)
+        for name in order:  # symmetric metrics are stored once per pair
+            for other in order:
+                if pd.isna(mat.loc[name, other]) and pd.notna(mat.loc[other, name]):
+                    mat.loc[name, other] = mat.loc[other, name]
+        fig = matrix_heatmap(mat, title=f"Model x model alignment ({metric})", label=str(metric))
+        blocks.append(Figure(f"alignment_pairwise_{metric}", figure_png(fig),
+                             f"Alignment ({metric}) between every pair of models."))
+    return Section("Alignment", intro, blocks)
+
+
+def glocal_section(data: ReportData) -> Section | None:
+    df = data.stage("glocal")
+    if df.empty:
+        return None
+    acc = df[df["metric"] == "odd_one_out"].assign(model=lambda d: d["model"].map(_short))
+    blocks: list[Figure | Table] = []
+    source = ", ".join(sorted(set(df.get("triplets", pd.Series(["?"])).dropna().astype(str))))
+    if not acc.empty:
+        test = acc[acc["split"] == "test"]
+        fig = grouped_bars(test, "model", "features", "value", title="Held-out odd-one-out accuracy",
+                           ylabel="accuracy", hline=1 / 3, hline_label="chance")
+        blocks.append(Figure("glocal_odd_one_out", figure_png(fig),
+                             f"Odd-one-out accuracy on held-out {source} triplets before and after gLocal."))
+    table = df.assign(model=df["model"].map(_short)).pivot_table(
+        index=["model", "layer"], columns=[c for c in ("metric", "features", "split") if c in df.columns],
+        values="value", sort=False,
+    )
+    table.columns = [" ".join(str(v) for v in col if str(v) != "nan") for col in table.columns]
+    blocks.append(Table(table.reset_index(), "gLocal: accuracy and local-structure preservation"))
+    return Section(
+        "gLocal post-hoc alignment",
+        f"An affine transform of each model's features fitted to {source} odd-one-out triplets "
+        "(global term) while keeping its local similarity structure (local term).",
+        blocks,
+    )
+
+
+def metamer_section(data: ReportData) -> Section | None:
+    df = data.stage("metamers")
+    if df.empty:
+        return None
+    keys = ["model", "layer", "regularizer", "init", "optimizer"]
+    table = df.pivot_table(index=keys, columns="metric", values="value", sort=False).reset_index()
+    table["model"] = table["model"].map(_short)
+    blocks: list[Figure | Table] = []
+    for fig, name, caption in _metamer_grids(data):
+        blocks.append(Figure(name, figure_png(fig), caption))
+    blocks.append(Table(table, "Metamer grid: success rate, median steps to success, final distance"))
+    return Section(
+        "Metamers",
+        "Images the generator represents like the target at the given layer, for each recipe "
+        "(regularizer, starting point, optimizer). Success is the metamer criterion on the 8-bit image.",
+        blocks,
+    )
+
+
+def _metamer_grids(data: ReportData) -> list[tuple[Any, str, str]]:
+    """One grid per generator: target | seed | metamer for each layer and regularizer (first
+    starting point and optimizer of the grid, first repeat)."""
+    from repalign.metamers.figures import plot_metamers
+    from repalign.metamers.result import MetamerResult
+    from repalign.study.stages.metamers import load_result
+
+    units = data.plan[(data.plan["stage"] == "metamers") & data.plan["done"]]
+    if units.empty:
+        return []
+    first_init = units["params"].map(lambda p: p["init"]).iloc[0]
+    first_opt = units["params"].map(lambda p: p["optimizer"]).iloc[0]
+    per_gen: dict[str, list[MetamerResult]] = {}
+    for _, u in units.iterrows():
+        prm = u["params"]
+        if prm["init"] == first_init and prm["optimizer"] == first_opt:
+            per_gen.setdefault(prm["model"], []).append(load_result(data.store.read_files(u["key"])))
+    out = []
+    for spec, results in per_gen.items():
+        fig = plot_metamers(MetamerResult.concat(results), keys=("layers", "regularizers"), max_targets=4)
+        fig.suptitle(f"Metamers of {spec} (start {first_init}, optimizer {first_opt})", fontsize=9)
+        out.append((fig, f"metamers_{_short(spec)}".replace(":", "_"),
+                    f"Target, starting point and metamer for {spec}, per layer and regularizer "
+                    f"(start {first_init}, optimizer {first_opt}; pass/fail is the metamer criterion)."))
+    return out
+
+
+def results_section(data: ReportData) -> Section | None:
+    df = data.results
+    if df.empty:
+        return None
+    counts = df.groupby(["stage", "metric"], sort=False)["value"].agg(["count", "mean", "min", "max"]).reset_index()
+    return Section(
+        "All results",
+        "Every number of the study is in results.sqlite (table results, long format); export it "
+        "with `repalign results RUN --format csv|json|parquet` or read it with "
+        "repalign.study.load_results(RUN).",
+        [Table(counts, "Rows per stage and metric")],
+    )
+
+
+SECTIONS: list[Callable[[ReportData], Section | None]] = [
+    alignment_section,
+    glocal_section,
+    metamer_section,
+    results_section,
+]

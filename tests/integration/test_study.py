@@ -1,0 +1,139 @@
+"""A small study end to end: every stage on the zoo, results checked against direct API calls."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+import repalign as ra
+from repalign.cli import main
+from repalign.study.store import load_results, load_units
+
+
+def test_every_unit_finishes_and_every_stage_reports(tiny_run):
+    units = load_units(tiny_run)
+    assert units["done"].all()
+    df = load_results(tiny_run)
+    assert set(df["stage"]) == {"features", "similarity", "glocal", "metamers"}
+    sim = df[(df["stage"] == "similarity") & (df["kind"] == "reference")]
+    assert set(sim["metric"]) == {"rsa_spearman", "triplet_agreement", "cka_linear"}
+    assert sim["value"].notna().all()
+    pair = df[(df["stage"] == "similarity") & (df["kind"] == "pairwise")]
+    assert len(pair) == 3  # three models: one row per unordered pair
+    met = df[df["stage"] == "metamers"]
+    # 1 generator x 2 regularizers x 1 init x 1 optimizer x 2 layers, 4 numbers each
+    assert len(met) == 2 * 2 * 4
+    assert set(met["layer"]) == {"block2", "flatten"}
+    with sqlite3.connect(tiny_run / "results.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM runs WHERE status = 'finished'").fetchone()[0] == 1
+    assert (tiny_run / "study.log").read_text().count("done in") == len(units)
+
+
+def test_alignment_matches_a_direct_computation(tiny_run, tiny_config):
+    """The stored rsa_spearman of a model equals scipy on features extracted by hand against the
+    leave-one-out ensemble built by hand."""
+    cfg = tiny_config()
+    stim = ra.load_stimuli("bundled:digits")
+    keep = np.concatenate([np.flatnonzero(stim.labels == c)[:3] for c in range(10)])
+    stim = stim.subset(np.sort(keep))
+
+    def feats(spec: str, layer: str) -> np.ndarray:
+        model = ra.create_model(spec, device="cpu")
+        return ra.extract_features(model, stim, layers=[layer], quiet=True)[layer].astype(np.float64)
+
+    def cos_sim(x: np.ndarray) -> np.ndarray:
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return x @ x.T
+
+    members = ["zoo:cnn_l2_s0", "zoo:cnn_linf_s0", "zoo:cnn_standard_s0"]
+    ref = np.mean([cos_sim(feats(m, "flatten")) for m in members if m != "zoo:cnn_l2_s0"], axis=0)
+    x = feats("zoo:cnn_l2_s0", "flatten")
+    iu = np.triu_indices(len(x), 1)
+    expected = spearmanr(1 - cos_sim(x)[iu], 1 - ref[iu]).statistic
+    df = load_results(tiny_run)
+    got = df.query("stage == 'similarity' and kind == 'reference' and model == 'zoo:cnn_l2_s0' "
+                   "and metric == 'rsa_spearman'")["value"]
+    assert len(got) == 1 and got.iloc[0] == pytest.approx(expected, abs=1e-5)
+    assert cfg["similarity"]["reference"] == "ensemble:zoo:cnn_*_s0"
+
+
+def test_metamer_artifacts_load_and_match_their_rows(tiny_run):
+    from repalign.study.stages.metamers import load_result
+    from repalign.study.store import Store
+
+    with Store(tiny_run, readonly=True) as store:
+        plan = store.plan()
+        met = plan[plan["stage"] == "metamers"]
+        for _, u in met.iterrows():
+            res = load_result(store.read_files(u["key"]))
+            assert len(res) == 3 * 2 * 2  # targets x layers x repeats
+            rows = pd.DataFrame(store.unit_rows(u["key"]))
+            for layer in set(res.layers):
+                sel = np.asarray(res.layers) == layer
+                stored = rows[(rows["layer"] == layer) & (rows["metric"] == "final_distance")]["value"]
+                assert stored.iloc[0] == pytest.approx(res.final_distance[sel].mean())
+            assert set(res.regularizers) == {u["params"]["regularizer"]}
+
+
+def test_second_run_reuses_everything(tiny_run, tiny_config, comparable):
+    from repalign.study.runner import run_study
+
+    before = load_results(tiny_run)
+    run = run_study(tiny_config(), out=tiny_run, report=False, quiet=True)
+    assert run.ran == 0 and run.units == len(load_units(tiny_run))
+    after = load_results(tiny_run)
+    pd.testing.assert_frame_equal(comparable(before), comparable(after))
+
+
+def test_changing_a_parameter_reruns_only_what_depends_on_it(tiny_run, tmp_path, tiny_config):
+    import shutil
+
+    from repalign.study.runner import run_study
+
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy)
+    cfg = tiny_config()
+    cfg["metamers"]["steps"] = 9
+    run = run_study(cfg, out=copy, report=False, quiet=True)
+    assert run.ran == 2  # the two metamer units; features, similarity and gLocal are reused
+    assert set(load_results(copy)["stage"]) == {"features", "similarity", "glocal", "metamers"}
+
+
+def test_results_cli_exports(tiny_run, tmp_path, capsys):
+    df = load_results(tiny_run)
+    for fmt in ("csv", "json", "parquet"):
+        out = tmp_path / f"r.{fmt}"
+        assert main(["results", str(tiny_run), "--format", fmt, "--out", str(out)]) == 0
+        back = {"csv": pd.read_csv, "json": pd.read_json, "parquet": pd.read_parquet}[fmt](out)
+        assert len(back) == len(df)
+        assert back["value"].sum() == pytest.approx(df["value"].sum())
+    assert capsys.readouterr().out.count("row(s) written to") == 3
+    assert main(["results", str(tiny_run), "--format", "json", "--stage", "metamers"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["stage"] for r in rows} == {"metamers"} and len(rows) == 16
+
+
+def test_bad_names_fail_at_planning_with_the_key(tmp_path, tiny_config):
+    from repalign.errors import ConfigError
+    from repalign.study.runner import run_study
+
+    cases = [
+        (("models", "specs"), ["zoo:cnn_standrd_s0"], r"models\.specs: model 'zoo:cnn_standrd_s0'.*cnn_standard_s0"),
+        (("models", "layers"), ["flaten"], r"models\.layers: Unknown layer of zoo:mlp_standard_s0 'flaten'. Did you mean 'flatten'"),
+        (("similarity", "metrics"), ["rsa_spearmann"], r"similarity\.metrics\[0\]: Unknown metric 'rsa_spearmann'"),
+        (("similarity", "metrics"), ["procrustes"], r"similarity\.metrics\[0\]: metric 'procrustes' cannot compare features with a similarity matrix"),
+        (("metamers", "regularizers"), ["none", "human_leanin"], r"metamers\.regularizers\[1\]: Unknown regularizer 'human_leanin'"),
+        (("metamers", "options"), {"stepz": 3}, r"metamers\.options\.stepz: unknown option"),
+        (("glocal", "options"), {"alpah": 0.1}, r"glocal\.options\.alpah: unknown GLocal parameter; did you mean 'alpha'"),
+        (("similarity", "reference"), "ensemble:zoo:nothing*", r"similarity\.reference\[0\]: pattern 'zoo:nothing\*' matches no model"),
+    ]
+    for (section, key), value, pattern in cases:
+        cfg = tiny_config()
+        cfg[section][key] = value
+        with pytest.raises(ConfigError, match=pattern):
+            run_study(cfg, out=tmp_path / "bad", report=False, quiet=True)
