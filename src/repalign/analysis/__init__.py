@@ -1,0 +1,30 @@
+"""Downstream analysis of alignment (seed 000): few-shot transfer, partial correlation, z²,
+extreme groups, the U-shape test and the paper's tables and figure.
+
+Example:
+    >>> import repalign as ra
+    >>> ra.analysis.few_shot(feats, labels, shots=(1, 5, 10))                 # doctest: +SKIP
+    >>> ra.analysis.partial_corr(df, x="alignment", y="fewshot_5", covar="imagenet_top1")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from repalign.analysis.groups import extreme_groups
+from repalign.analysis.probes import HEADS, few_shot, few_shot_runs, sample_shots
+from repalign.analysis.report import AlignmentAnalysis, analyze_alignment
+from repalign.analysis.stats import Correlation, UShape, partial_corr, u_shape, z2
+
+__all__ = [
+    "HEADS",
+    "AlignmentAnalysis",
+    "Correlation",
+    "UShape",
+    "analyze_alignment",
+    "extreme_groups",
+    "few_shot",
+    "few_shot_runs",
+    "partial_corr",
+    "sample_shots",
+    "u_shape",
+    "z2",
+]

@@ -1,0 +1,253 @@
+"""Statistics of seed 000: partial correlation, the z² transform and the U-shape test.
+
+- :func:`partial_corr`: Pearson (or Spearman) correlation between two columns of a model table,
+  controlling for covariates (Pingouin), e.g. alignment vs. few-shot accuracy given ImageNet
+  top-1.
+- :func:`z2`: ``z²(x) = (x - mean)² / sd²``, large for models far from the mean alignment on
+  either side.
+- :func:`u_shape`: quadratic regression ``y = b0 + b1 x + b2 x²`` with the significance of
+  ``b2``, where its vertex lies, and the correlation of ``y`` with ``z²(x)``.
+
+Example:
+    >>> import pandas as pd, numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.uniform(-1, 1, 200)
+    >>> df = pd.DataFrame({"alignment": a, "fewshot": a**2 + 0.1 * rng.normal(size=200)})
+    >>> u = u_shape(df, "alignment", "fewshot")
+    >>> u.quadratic > 0 and u.quadratic_p < 1e-6 and u.vertex_inside
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repalign._validation import as_array
+from repalign.errors import DataFormatError, ShapeError
+
+__all__ = ["Correlation", "UShape", "partial_corr", "u_shape", "z2"]
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """A (partial) correlation.
+
+    Attributes:
+        x, y: the correlated columns.
+        covar: the covariates partialled out (empty for a plain correlation).
+        method: ``"pearson"`` or ``"spearman"``.
+        n: number of models.
+        r: the coefficient.
+        ci_low, ci_high: its 95 % confidence interval (Pingouin).
+        p: two-sided p-value.
+    """
+
+    x: str
+    y: str
+    covar: tuple[str, ...]
+    method: str
+    n: int
+    r: float
+    ci_low: float
+    ci_high: float
+    p: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat dict (covariates joined with '+') for a DataFrame row."""
+        d = asdict(self)
+        d["covar"] = "+".join(self.covar)
+        return d
+
+
+def z2(values: Any) -> np.ndarray:
+    """``z²(x) = (x - mean(x))² / sd(x)²`` with the population sd (ddof 0).
+
+    Args:
+        values: (N,) numbers.
+
+    Returns:
+        (N,) float64; its mean is 1.
+
+    Example:
+        >>> z2([1.0, 2.0, 3.0]).tolist()
+        [1.5, 0.0, 1.5]
+    """
+    x = as_array(values, "values", ndim=1, min_rows=2)
+    sd = x.std()
+    if sd == 0:
+        raise ShapeError("values are constant; z² needs values that vary.")
+    return ((x - x.mean()) / sd) ** 2
+
+
+def _columns(df: pd.DataFrame, names: Sequence[str], what: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise DataFormatError(f"{what} needs a pandas DataFrame, received {type(df).__name__}.")
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise DataFormatError(
+            f"{what}: column(s) {missing} not in the table; its columns are {list(df.columns)}."
+        )
+    sub = df[list(dict.fromkeys(names))]
+    try:
+        sub = sub.astype(float)
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(f"{what}: columns {list(names)} must be numeric ({exc}).") from exc
+    bad = ~np.isfinite(sub.to_numpy())
+    if bad.any():
+        rows = sorted(set(np.argwhere(bad)[:, 0].tolist()))
+        raise ShapeError(
+            f"{what}: {len(rows)} row(s) have NaN or Inf in {list(names)} (first rows {rows[:5]}); "
+            "drop or fill them explicitly before the analysis."
+        )
+    for c in sub.columns:
+        if sub[c].nunique() < 2:
+            raise ShapeError(f"{what}: column {c!r} is constant; a correlation needs variation.")
+    return sub
+
+
+def _pvalue_column(res: pd.DataFrame) -> str:
+    return "p_val" if "p_val" in res.columns else "p-val"
+
+
+def partial_corr(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    covar: str | Sequence[str] | None = None,
+    method: str = "pearson",
+) -> Correlation:
+    """Correlation of ``x`` and ``y`` controlling for ``covar`` (Pingouin's ``partial_corr``).
+
+    Args:
+        df: one row per model.
+        x, y: column names.
+        covar: covariate column(s) (e.g. ``"imagenet_top1"``); None gives the plain correlation.
+        method: ``"pearson"`` or ``"spearman"``.
+
+    Returns:
+        :class:`Correlation`.
+
+    Raises:
+        DataFormatError: a column is missing or not numeric.
+        ShapeError: NaN/Inf in the used columns, a constant column, or too few models.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame(rng.normal(size=(50, 3)), columns=["a", "b", "c"])
+        >>> -1 <= partial_corr(df, "a", "b", covar="c").r <= 1
+        True
+    """
+    import pingouin as pg
+
+    if method not in ("pearson", "spearman"):
+        raise DataFormatError(f"method must be 'pearson' or 'spearman', received {method!r}.")
+    covars = () if covar is None else ((covar,) if isinstance(covar, str) else tuple(covar))
+    sub = _columns(df, [x, y, *covars], "partial_corr")
+    n_min = len(covars) + 3
+    if len(sub) < n_min:
+        raise ShapeError(
+            f"partial_corr needs at least {n_min} models for {len(covars)} covariate(s), received "
+            f"{len(sub)}."
+        )
+    if covars:
+        res = pg.partial_corr(data=sub, x=x, y=y, covar=list(covars), method=method)
+    else:
+        res = pg.corr(sub[x], sub[y], method=method)
+    row = res.iloc[0]
+    lo, hi = (float(v) for v in row["CI95"]) if "CI95" in res.columns else (np.nan, np.nan)
+    return Correlation(
+        x, y, covars, method, int(row["n"]), float(row["r"]), lo, hi,
+        float(row[_pvalue_column(res)]),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UShape:
+    """Result of :func:`u_shape`.
+
+    Attributes:
+        x, y: the columns.
+        n: number of models.
+        intercept, linear, quadratic: ``b0``, ``b1`` and ``b2`` of
+            ``y = b0 + b1 x' + b2 x'²`` with x' = x - mean(x) (``x_mean``).
+        quadratic_se, quadratic_p: standard error and two-sided p-value of ``b2``.
+        vertex: the x at which the parabola turns, ``mean(x) - b1 / (2 b2)``.
+        vertex_inside: whether the vertex lies within the observed range of x (a U or an
+            inverted U rather than a monotone bend).
+        r2_linear, r2_quadratic: R² of the linear and the quadratic fits.
+        r_z2, p_z2: Pearson correlation of ``y`` with ``z²(x)`` and its p-value.
+        r_linear, p_linear: Pearson correlation of ``y`` with ``x``.
+    """
+
+    x: str
+    y: str
+    n: int
+    x_mean: float
+    intercept: float
+    linear: float
+    quadratic: float
+    quadratic_se: float
+    quadratic_p: float
+    vertex: float
+    vertex_inside: bool
+    r2_linear: float
+    r2_quadratic: float
+    r_z2: float
+    p_z2: float
+    r_linear: float
+    p_linear: float
+
+    @property
+    def is_u(self) -> bool:
+        """A significant (p < 0.05) convex quadratic term whose vertex is inside the data."""
+        return self.quadratic > 0 and self.quadratic_p < 0.05 and self.vertex_inside
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat dict for a DataFrame row (with ``is_u``)."""
+        return {**asdict(self), "is_u": self.is_u}
+
+
+def u_shape(df: pd.DataFrame, x: str, y: str) -> UShape:
+    """Test for a U-shaped relation between ``x`` (alignment) and ``y`` (a downstream metric).
+
+    Fits ``y = b0 + b1 x' + b2 x'²`` (x' = x - mean(x), which leaves ``b2`` and its p-value
+    unchanged and avoids collinearity) by least squares with Pingouin, and correlates ``y`` with
+    ``z²(x)`` as seed 000 does.
+
+    Args:
+        df: one row per model.
+        x: alignment column.
+        y: downstream column.
+
+    Returns:
+        :class:`UShape`.
+    """
+    import pingouin as pg
+
+    sub = _columns(df, [x, y], "u_shape")
+    if len(sub) < 5:
+        raise ShapeError(f"u_shape needs at least 5 models, received {len(sub)}.")
+    xv, yv = sub[x].to_numpy(), sub[y].to_numpy()
+    xc = xv - xv.mean()
+    design = pd.DataFrame({"x": xc, "x2": xc**2})
+    quad = pg.linear_regression(design, yv)
+    lin = pg.linear_regression(design[["x"]], yv)
+    pcol = "pval" if "pval" in quad.columns else "p_val"
+    b1, b2 = float(quad["coef"].iloc[1]), float(quad["coef"].iloc[2])
+    vertex = float(xv.mean() - b1 / (2 * b2)) if b2 != 0 else float("nan")
+    cz = pg.corr(z2(xv), yv)
+    cl = pg.corr(xv, yv)
+    return UShape(
+        x=x, y=y, n=len(sub), x_mean=float(xv.mean()), intercept=float(quad["coef"].iloc[0]),
+        linear=b1, quadratic=b2,
+        quadratic_se=float(quad["se"].iloc[2]), quadratic_p=float(quad[pcol].iloc[2]),
+        vertex=vertex, vertex_inside=bool(xv.min() < vertex < xv.max()),
+        r2_linear=float(lin["r2"].iloc[0]), r2_quadratic=float(quad["r2"].iloc[0]),
+        r_z2=float(cz["r"].iloc[0]), p_z2=float(cz[_pvalue_column(cz)].iloc[0]),
+        r_linear=float(cl["r"].iloc[0]), p_linear=float(cl[_pvalue_column(cl)].iloc[0]),
+    )  # fmt: skip
