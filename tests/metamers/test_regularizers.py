@@ -121,3 +121,31 @@ def test_perceptual_presets_pass_gradcheck(name):
         return loss(ctx)
 
     assert torch.autograd.gradcheck(f, (_x(5),))
+
+
+def test_presets_use_the_perceptual_registry(monkeypatch):
+    import repalign.perceptual as P
+    from repalign.errors import WeightsUnavailableError
+
+    target, seed = _x(6, (2, 1, 16, 16)).detach(), _x(7, (2, 1, 16, 16)).detach()
+    loss = R.build_loss("seed_anchored:distance=pixel_l2")
+
+    def f(x):
+        return loss(LossContext(x=x, dist=x.flatten(1).mean(1), target=target, seed=seed, size=2))
+
+    assert torch.autograd.gradcheck(f, (_x(8, (2, 1, 16, 16)),), fast_mode=True)
+    adv = R.build_loss("adversarial:distance=ssim")
+    ctx = LossContext(x=_x(9, (2, 1, 16, 16)).detach(), dist=torch.ones(2, dtype=torch.float64),
+                      target=target, size=2)
+    torch.testing.assert_close(adv(ctx), torch.zeros(2, dtype=torch.float64), atol=1e-6, rtol=0)
+    real = P.get_distance
+
+    def no_lpips(spec, *a, **k):
+        if str(spec).startswith("lpips"):
+            raise WeightsUnavailableError("no trunk weights here")
+        return real(spec, *a, **k)
+
+    monkeypatch.setattr(P, "get_distance", no_lpips)
+    with pytest.warns(UserWarning, match="uses 'ssim' instead"):
+        fallback = R.resolve_perceptual("auto")
+    torch.testing.assert_close(fallback(target, seed), real("ssim")(target, seed))

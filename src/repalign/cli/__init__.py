@@ -17,7 +17,7 @@ from repalign.errors import RepalignError
 __all__ = ["build_parser", "main"]
 
 # modules of repalign.cli, each with register(subparsers)
-_COMMAND_MODULES: tuple[str, ...] = ("models", "extract", "compare", "triplets", "evaluate", "study", "zoo")
+_COMMAND_MODULES: tuple[str, ...] = ("models", "extract", "compare", "triplets", "evaluate", "study", "zoo", "metamers", "align", "analyze")
 
 
 def build_parser() -> argparse.ArgumentParser:

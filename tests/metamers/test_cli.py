@@ -1,0 +1,34 @@
+import json
+
+from repalign.cli import main
+from repalign.metamers.result import MetamerResult
+
+
+def test_cli_generates_saves_and_plots(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main([
+        "metamers", "zoo:cnn_standard_s0", "bundled:digits", "--layers", "block2", "flatten",
+        "--n", "3", "--steps", "30", "--out", str(out), "--quiet", "--no-png",
+        "--null", "bundled:digits",
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "success_rate" in printed and "6 metamer(s)" in printed
+    res = MetamerResult.load(out)
+    assert len(res) == 6 and res.layers == ["block2"] * 3 + ["flatten"] * 3
+    assert res.target_ids == ["digits/0000", "digits/0001", "digits/0002"] * 2
+    assert res.config["steps"] == 30 and res.config["null_images"] == 1797
+    assert (out / "metamers.png").is_file() and (out / "metamers.svg").is_file()
+    assert not (out / "png").exists()
+    assert json.loads((out / "result.json").read_text())["n"] == 6
+
+
+def test_cli_reports_bad_input(tmp_path, capsys):
+    code = main(["metamers", "zoo:cnn_standard_s0", "bundled:digits", "--layers", "block9",
+                 "--n", "2", "--out", str(tmp_path / "x"), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Unknown layer of zoo:cnn_standard_s0 'block9'" in err and "block1" in err
+    code = main(["metamers", "zoo:cnn_standard_s0", "bundled:digits", "--layers", "block2",
+                 "--steps", "0", "--out", str(tmp_path / "y"), "--quiet"])
+    assert code == 2 and "steps must be a positive integer" in capsys.readouterr().err
