@@ -129,7 +129,8 @@ class RayExecutor:
             try:
                 output, sec = self._ray.get(ref)
             except self._ray.exceptions.RayTaskError as exc:
-                cause = exc.as_instanceof_cause() if hasattr(exc, "as_instanceof_cause") else exc
+                # the exception the unit raised on the worker (its traceback is in the worker's log)
+                cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
                 out.append(Done(unit, None, 0.0, cause))
                 continue
             except Exception as exc:
