@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from collections.abc import Callable
@@ -57,6 +58,29 @@ SPLIT_SEED = 0
 SPLIT_TEST_FRACTION = 0.3
 
 
+@functools.lru_cache(maxsize=1)
+def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as read-only (1797, 8, 8) float32 in [0, 1] and (1797,) labels."""
+    from sklearn.datasets import load_digits as _sk_digits
+
+    data = _sk_digits()
+    pixels = np.asarray(data.images, dtype=np.float32) / 16.0
+    target = np.asarray(data.target, dtype=np.int64)
+    pixels.flags.writeable = target.flags.writeable = False
+    return pixels, target
+
+
+@functools.lru_cache(maxsize=len(PHOTO_FILES))
+def _photo_raw(path: Path) -> np.ndarray:
+    """A photo as a read-only (H, W, 3) float32 array in [0, 1] (decoded once per process)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    pixels.flags.writeable = False
+    return pixels
+
+
 def load_digits(size: int | tuple[int, int] | None = None) -> Stimuli:
     """scikit-learn's 1,797 digits as (1797, 1, H, W) images in [0, 1] (default 32x32).
 
@@ -67,17 +91,14 @@ def load_digits(size: int | tuple[int, int] | None = None) -> Stimuli:
         >>> load_digits().shape
         (1797, 1, 32, 32)
     """
-    from sklearn.datasets import load_digits as _sk_digits
-
     hw = as_size(size) or (32, 32)
-    data = _sk_digits()
-    raw = torch.from_numpy(np.asarray(data.images, dtype=np.float32) / 16.0).unsqueeze(1)
-    images = crop_resize(raw, hw)
+    pixels, target = _digits_raw()
+    images = crop_resize(torch.tensor(pixels).unsqueeze(1), hw)
     n = images.shape[0]
     return Stimuli(
         images=images,
         ids=[f"digits/{i:04d}" for i in range(n)],
-        labels=np.asarray(data.target, dtype=np.int64),
+        labels=target.copy(),
         label_names=[str(c) for c in range(10)],
         name="bundled:digits",
     )
@@ -104,8 +125,6 @@ def load_photos(size: int | tuple[int, int] | None = None) -> Stimuli:
         >>> load_photos(32).shape
         (8, 3, 32, 32)
     """
-    from PIL import Image
-
     hw = as_size(size) or (64, 64)
     tensors, ids, missing = [], [], []
     for package, filename, pid in PHOTO_FILES:
@@ -113,9 +132,8 @@ def load_photos(size: int | tuple[int, int] | None = None) -> Stimuli:
         if not path.is_file():
             missing.append(f"{package}/{filename}")
             continue
-        with Image.open(path) as img:
-            pixels = torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)
-        tensors.append(crop_resize(pixels.permute(2, 0, 1).unsqueeze(0), hw))
+        pixels = torch.tensor(_photo_raw(path)).permute(2, 0, 1).unsqueeze(0)
+        tensors.append(crop_resize(pixels, hw).clone())
         ids.append(f"photos/{pid}")
     if missing:
         warnings.warn(

@@ -15,7 +15,6 @@ Example:
     >>> from repalign.models.zoo.training import make_model
     >>> from repalign.models.zoo.config import TrainConfig
     >>> m = make_model(TrainConfig(arch="mlp", width=8, depth=1), "tiny")
-    >>> m.meta["weights_sha256"] = m.weights_sha256()
     >>> path = save_checkpoint(m, pathlib.Path(tempfile.mkdtemp()) / "tiny.pt")
     >>> load_checkpoint(path).meta["name"]
     'tiny'
@@ -25,11 +24,13 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from repalign._hashing import hash_state_dict
 from repalign._io import atomic_path
 from repalign.errors import DataFormatError
 from repalign.models.model import Model
@@ -43,7 +44,9 @@ def save_checkpoint(model: Model, path: str | Path) -> Path:
     """Write ``model`` (float16 weights + ``model.meta``) to ``path`` atomically; return the path.
 
     ``model.meta`` must be JSON-able and hold ``config`` (the training config) for
-    :func:`load_checkpoint` to rebuild the architecture.
+    :func:`load_checkpoint` to rebuild the architecture. ``meta["weights_sha256"]`` is set to the
+    hash of the stored (float16-rounded) weights; a model whose weights are not float16-exact
+    gets a warning, since its measured accuracies may not hold exactly for the stored file.
     """
     path = Path(path)
     meta = {k: v for k, v in model.meta.items() if k != "checkpoint"}  # where it was loaded from
@@ -56,6 +59,16 @@ def save_checkpoint(model: Model, path: str | Path) -> Path:
         k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in model.network.state_dict().items()
     }
+    stored_sha = hash_state_dict({k: v.float() if v.is_floating_point() else v
+                                  for k, v in state.items()})
+    if meta.get("weights_sha256") not in (None, stored_sha):
+        warnings.warn(
+            f"{model.spec}: the weights are not float16-exact, so the checkpoint (float16) differs "
+            "slightly from the model its metadata describes; round them first "
+            "(repalign.models.zoo.training.round_to_float16) and measure again.",
+            stacklevel=2,
+        )
+    meta["weights_sha256"] = stored_sha
     with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, "state_dict": state, "meta": meta}, tmp)
     return path

@@ -32,8 +32,8 @@ __all__ = ["SWEEP_SPACE", "sample_sweep_configs", "train_sweep"]
 #: the values each varied field is drawn from (uniformly)
 SWEEP_SPACE: dict[str, dict[str, list]] = {
     "width": {"mlp": [32, 64, 128], "cnn": [8, 16, 24], "resnet": [6, 8, 12]},
-    "depth": {"mlp": [1, 2, 3, 4], "cnn": [2, 3, 4], "resnet": [1, 2, 3]},
-    "epsilon": {"l2": [1.0, 2.0, 3.0], "linf": [0.05, 0.1, 0.15]},
+    "depth": {"mlp": [1, 2, 3, 4], "cnn": [2, 3, 4], "resnet": [2, 3]},
+    "epsilon": {"l2": [0.5, 1.0, 2.0], "linf": [0.03, 0.06, 0.1]},
     "epochs": {"supervised": [6, 10, 15], "contrastive": [10, 15, 20]},
     "augmentation": {"all": ["none", "affine", "affine_noise"]},
     "label_smoothing": {"all": [0.0, 0.0, 0.1, 0.2]},

@@ -92,7 +92,10 @@ def make_model(cfg: TrainConfig, name: str, meta: dict[str, Any] | None = None,
         "name": name,
         "architecture": cfg.arch,
         "style": cfg.style,
+        "norm": cfg.norm,
+        "epsilon": cfg.epsilon,
         "seed": cfg.seed,
+        "config": cfg.to_dict(),
         "default_layers": list(dict.fromkeys(roles.values())),
         "penultimate": roles["penultimate"],
         "classes": list(range(NUM_CLASSES)),
@@ -268,9 +271,6 @@ def train_model(
         round_to_float16(model)
         metrics = evaluate(model, data.x_test, data.y_test)
     model.meta.update(
-        config=cfg.to_dict(),
-        norm=cfg.norm,
-        epsilon=cfg.epsilon,
         **metrics,
         eval={"eps_l2": EPSILON["l2"], "eps_linf": EPSILON["linf"], "pgd_steps": EVAL_STEPS,
               "test_images": len(data.y_test)},
