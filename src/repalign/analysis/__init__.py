@@ -13,18 +13,22 @@ from repalign.analysis.groups import extreme_groups
 from repalign.analysis.probes import HEADS, few_shot, few_shot_runs, sample_shots
 from repalign.analysis.report import AlignmentAnalysis, analyze_alignment
 from repalign.analysis.stats import Correlation, UShape, partial_corr, u_shape, z2
+from repalign.analysis.zoo_study import ZooStudy, reference_names, zoo_study
 
 __all__ = [
     "HEADS",
     "AlignmentAnalysis",
     "Correlation",
     "UShape",
+    "ZooStudy",
     "analyze_alignment",
     "extreme_groups",
     "few_shot",
     "few_shot_runs",
     "partial_corr",
+    "reference_names",
     "sample_shots",
     "u_shape",
     "z2",
+    "zoo_study",
 ]

@@ -69,7 +69,48 @@ def _add_list(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_list)
 
 
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_train, _add_list]
+def _sweep(args: argparse.Namespace) -> int:
+    from repalign.analysis import zoo_study
+    from repalign.models.zoo import train_sweep, user_dir
+
+    folder = args.out or user_dir()
+    table = train_sweep(args.n, folder, seed=args.seed, jobs=args.jobs, quiet=args.quiet)
+    print(f"{(table['status'] == 'trained').sum()} trained, {(table['status'] == 'skipped').sum()} "
+          f"already there, in {folder}")
+    study = zoo_study(folder, list(table["name"]), shots=args.shots, repeats=args.repeats,
+                      seed=args.seed, k=args.k, device=args.device, out=args.analysis_out,
+                      quiet=args.quiet)
+    res = study.analysis
+    print(f"alignment reference (a stand-in for human judgements): {study.reference}")
+    for name, title in (("table3", "correlation with alignment given clean accuracy (0-4)"),
+                        ("table4", "correlation with z²(alignment)"),
+                        ("u_shape", "U-shape tests")):
+        print(f"\n{title}\n{res.tables[name].to_string(float_format=lambda v: f'{v:.4g}')}")
+    n_u = int(res.u_shapes["is_u"].sum())
+    print(f"\n{n_u} of {len(res.u_shapes)} (downstream, alignment) pairs show a significant U-shape")
+    if args.analysis_out:
+        print(f"tables, model table and figure written to {args.analysis_out}")
+    return 0
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="train N varied models, then relate their alignment to "
+                                     "few-shot transfer and robustness (seed 000)")
+    p.add_argument("--n", type=int, required=True, help="number of models (40 or more for the statistics)")
+    p.add_argument("--out", default=None, help="checkpoint folder (default: the user zoo folder)")
+    p.add_argument("--analysis-out", default=None, help="folder for tables, model table and figure")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="models trained in parallel")
+    p.add_argument("--shots", type=int, nargs="+", default=[1, 5, 10, 20, 40, 80])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("-k", type=int, default=5, help="models in each high/mid/low group")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_sweep)
+
+
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_train, _add_list,
+                                                                    _add_sweep]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,194 @@
+"""Seed 000's analysis on many small zoo models: alignment, few-shot transfer, statistics.
+
+For every model (trained on digits 0-4) this measures, on the unseen digits 5-9:
+
+- its alignment with a reference agent: Pearson and Spearman correlation of the similarity
+  matrices' upper triangles and exact triplet agreement (seed 000's three metrics), on a fixed
+  stratified subset of the transfer images;
+- its few-shot transfer: :func:`~repalign.analysis.few_shot` on the penultimate features of all
+  transfer images;
+
+then relates the two across models with :func:`~repalign.analysis.analyze_alignment`, with the
+model's clean accuracy on digits 0-4 as the covariate (the role ImageNet top-1 plays in the
+paper) and its robust accuracies as further downstream metrics.
+
+No human judgements exist for these images, so the reference is a **stand-in**: by default the
+mean cosine-similarity matrix of the 12 built-in adversarially trained zoo models (L2 and Linf
+PGD, three architectures, two seeds), the "robust-model ensemble"; adversarially robust models
+are the ones whose invariances agree best with human perception (seed 002), which is why they
+stand in for the observer. A model that is itself a member is compared with the other members.
+
+Example:
+    >>> study = zoo_study(folder, names)                        # doctest: +SKIP
+    >>> study.analysis.tables["table3"]                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repalign._io import atomic_write_text
+from repalign._progress import progress
+from repalign.analysis.probes import HEADS, few_shot
+from repalign.analysis.report import AlignmentAnalysis, analyze_alignment
+from repalign.errors import ConfigError
+
+__all__ = ["ALIGNMENT_METRICS", "ZooStudy", "reference_names", "zoo_study"]
+
+log = logging.getLogger(__name__)
+
+#: seed 000's three alignment metrics, as (column, repalign metric)
+ALIGNMENT_METRICS: tuple[tuple[str, str], ...] = (
+    ("pearson", "rsa_pearson"),
+    ("spearman", "rsa_spearman"),
+    ("triplet", "triplet_agreement"),
+)
+_CONFIG_COLUMNS = ("arch", "style", "width", "depth", "epochs", "augmentation",
+                   "label_smoothing", "norm", "epsilon", "seed")
+
+
+@dataclass(frozen=True)
+class ZooStudy:
+    """Result of :func:`zoo_study`.
+
+    Attributes:
+        model_table: one row per model: name, config fields, ``clean_acc``,
+            ``robust_acc_l2``, ``robust_acc_linf`` and ``fewshot_<head>_<n>`` (mean accuracy).
+        alignment: one row per model: ``model``, ``pearson``, ``spearman``, ``triplet``.
+        few_shot: tidy few-shot results of every model (``model`` column added).
+        analysis: the statistics across models.
+        reference: description of the reference agent.
+    """
+
+    model_table: pd.DataFrame
+    alignment: pd.DataFrame
+    few_shot: pd.DataFrame
+    analysis: AlignmentAnalysis
+    reference: str
+
+
+def reference_names() -> list[str]:
+    """The built-in robust zoo models that form the default reference ensemble."""
+    from repalign.models.zoo import builtin_configs
+
+    return sorted(n for n, c in builtin_configs().items() if c.style in ("pgd_l2", "pgd_linf"))
+
+
+def _alignment_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    picks = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(picks))
+
+
+def _penultimate(model: Any, images: Any, device: str) -> np.ndarray:
+    from repalign.features.extract import extract_features
+
+    layer = model.meta.get("penultimate")
+    if layer is None:
+        raise ConfigError(f"model {model.spec!r} does not name its penultimate layer in meta.")
+    return extract_features(model, images, [layer], device=device, quiet=True)[layer]
+
+
+def zoo_study(
+    folder: str | Path,
+    names: Sequence[str] | None = None,
+    *,
+    reference: Sequence[str] | None = None,
+    shots: Sequence[int] = (1, 5, 10, 20, 40, 80),
+    heads: Sequence[str] = HEADS,
+    repeats: int = 5,
+    per_class: int = 50,
+    k: int = 5,
+    seed: int = 0,
+    device: str = "cpu",
+    out: str | Path | None = None,
+    quiet: bool = True,
+) -> ZooStudy:
+    """Measure alignment and few-shot transfer of zoo models and relate them (seed 000).
+
+    Args:
+        folder: folder of zoo checkpoints (``<name>.pt``), e.g. from ``train_sweep``.
+        names: the models to study (default: every checkpoint in ``folder``).
+        reference: zoo model names forming the reference ensemble (default:
+            :func:`reference_names`, the built-in robust models).
+        shots, heads, repeats: few-shot settings (see :func:`~repalign.analysis.few_shot`).
+        per_class: transfer images per class on which alignment is measured.
+        k: models per high/mid/low group.
+        seed: seed of the image subset and of the few-shot draws.
+        device: device for feature extraction and the few-shot heads.
+        out: folder for ``model_table.csv``, ``alignment.csv``, ``few_shot.csv`` and the
+            analysis tables and figure (None: write nothing).
+        quiet: hide progress bars.
+
+    Returns:
+        :class:`ZooStudy`.
+    """
+    from repalign.data.bundled import digits_split
+    from repalign.models.zoo import load_checkpoint, load_zoo_model
+    from repalign.similarity import compare, rsm
+
+    folder = Path(folder)
+    paths = (
+        sorted(folder.glob("*.pt")) if names is None else [folder / f"{n}.pt" for n in names]
+    )
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing or not paths:
+        raise ConfigError(
+            f"zoo_study: no checkpoint for {missing[:5] or [str(folder / '*.pt')]}; train the "
+            "models first (repalign zoo sweep --n N)."
+        )
+    transfer = digits_split().transfer
+    assert transfer.labels is not None
+    labels = transfer.labels
+    subset = _alignment_subset(labels, per_class, seed)
+    ref_names = list(reference) if reference is not None else reference_names()
+    ref_sims = {}
+    for name in ref_names:
+        model = load_zoo_model(name, device=device)
+        ref_sims[name] = rsm(_penultimate(model, transfer.images[subset], device), "cosine")
+    rows, align_rows, fs_rows = [], [], []
+    for path in progress(paths, quiet=quiet, desc="zoo study", unit="model"):
+        model = load_checkpoint(path, device=device)
+        name = path.stem
+        feats = _penultimate(model, transfer.images, device)
+        others = [s for n, s in ref_sims.items() if n != name]
+        ref = np.mean(others, axis=0)
+        align = {"model": name}
+        for column, metric in ALIGNMENT_METRICS:
+            align[column] = compare(feats[subset], ref, metric, kind=("features", "similarity"),
+                                    rdm_metric="cosine")
+        align_rows.append(align)
+        fs = few_shot(feats, labels, shots, heads, repeats, seed, device=device)
+        fs_rows.append(fs.assign(model=name))
+        meta = model.meta
+        cfg = meta.get("config", {})
+        row: dict[str, Any] = {"model": name, **{c: cfg.get(c) for c in _CONFIG_COLUMNS}}
+        row.update({m: meta.get(m) for m in ("clean_acc", "robust_acc_l2", "robust_acc_linf")})
+        row["penultimate_dim"] = feats.shape[1]
+        for r in fs.itertuples():
+            row[f"fewshot_{r.head}_{r.shots}"] = r.mean
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    alignment = pd.DataFrame(align_rows)
+    few = pd.concat(fs_rows, ignore_index=True)
+    downstream = [c for c in table.columns if c.startswith("fewshot_")]
+    downstream += ["robust_acc_l2", "robust_acc_linf"]
+    first = f"fewshot_{heads[0]}_{min(shots)}"
+    analysis = analyze_alignment(
+        table[["model", "clean_acc", *downstream]], alignment, covar="clean_acc",
+        downstream=downstream, k=k, figure_y=first, out=out,
+    )  # fmt: skip
+    label = f"robust-model ensemble ({len(ref_names)} zoo models: mean cosine similarity)"
+    if out is not None:
+        out = Path(out)
+        for fname, df in (("model_table", table), ("alignment", alignment), ("few_shot", few)):
+            atomic_write_text(out / f"{fname}.csv", df.to_csv(index=False))
+        atomic_write_text(out / "reference.txt", label + "\n" + "\n".join(ref_names) + "\n")
+    return ZooStudy(table, alignment, few, analysis, label)
