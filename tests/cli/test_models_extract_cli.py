@@ -26,6 +26,19 @@ def test_models_layers(capsys):
     assert lines[-1].startswith("(67 layers")
 
 
+def test_models_layers_of_a_zoo_model(capsys):
+    import repalign as ra
+
+    names = ra.list_models("zoo:cnn_standard_*")
+    if not names:
+        pytest.skip("no zoo model installed")
+    assert main(["models", "layers", names[0]]) == 0
+    out = capsys.readouterr().out
+    model = ra.create_model(names[0], device="cpu")
+    for layer in model.meta["default_layers"]:
+        assert f"* {layer}\t" in out
+
+
 def test_models_layers_error_is_reported(capsys):
     assert main(["models", "layers", "torchvision:resnet81"]) == 2
     assert "Did you mean 'resnet18'" in capsys.readouterr().err
@@ -50,16 +63,16 @@ def test_extract_writes_features(tmp_path, image_folder, capsys, suffix):
     from repalign.data.loaders import load_stimuli
 
     torch.manual_seed(0)
-    net = torchvision.models.resnet18(num_classes=2)
-    torch.save(net.state_dict(), tmp_path / "r.pt")
-    spec = f"file:{tmp_path / 'r.pt'}?arch=resnet18&num_classes=2"
+    net = torchvision.models.mobilenet_v3_small(num_classes=2)
+    torch.save(net.state_dict(), tmp_path / "m.pt")
+    spec = f"file:{tmp_path / 'm.pt'}?arch=mobilenet_v3_small&num_classes=2"
     out = tmp_path / f"feats{suffix}"
-    argv = ["extract", spec, str(image_folder), "--layers", "layer2", "avgpool", "--out", str(out),
+    argv = ["extract", spec, str(image_folder), "--layers", "features.3", "avgpool", "--out", str(out),
             "--reduce", "avgpool", "--batch-size", "4", "--image-size", "32", "--device", "cpu", "-q"]
     assert main(argv) == 0
     assert "written to" in capsys.readouterr().out
     feats = load_features(out)
-    assert feats["layer2"].shape == (6, 128) and feats["avgpool"].shape == (6, 512)
+    assert feats["features.3"].shape == (6, 24) and feats["avgpool"].shape == (6, 576)
     stim = load_stimuli(str(image_folder), channels=3)
     assert load_feature_ids(out) == list(stim.ids)
     # equal to the API on the same stimuli

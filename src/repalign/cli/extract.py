@@ -22,7 +22,7 @@ def _extract(args: argparse.Namespace) -> int:
         trust_checkpoint=args.trust_checkpoint,
         image_size=args.image_size,
     )
-    stimuli = load_stimuli(args.stimuli, channels=model.input_size[0])
+    stimuli = load_stimuli(args.stimuli, channels=model.input_size[0], limit=args.limit)
     out = Path(args.out)
     stream = out.suffix.lower() in HDF5_SUFFIXES
     features = extract_features(
@@ -59,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output file or folder")
     p.add_argument("--reduce", default="flatten", help="flatten, avgpool, cls_token or mean_tokens")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N stimuli")
     p.add_argument("--device", default=None, help="cpu, cuda or auto (default)")
     p.add_argument(
         "--image-size", type=int, default=None, help="resize inputs to this size instead of the model's own"

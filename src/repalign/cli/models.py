@@ -21,10 +21,13 @@ def _list(args: argparse.Namespace) -> int:
 def _layers(args: argparse.Namespace) -> int:
     from repalign.models.factory import create_model
     from repalign.models.layers import default_layers
+    from repalign.models.sources import parse_spec
 
+    # zoo and file models are their weights (shipped or given); others need none for their layers
+    own_weights = parse_spec(args.spec)[0] in ("zoo", "file")
     model = create_model(
         args.spec,
-        pretrained=args.pretrained,
+        pretrained=args.pretrained or own_weights,
         device="cpu",
         trust_checkpoint=args.trust_checkpoint,
     )
@@ -53,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p_layers.add_argument(
         "--pretrained",
         action="store_true",
-        help="load the pretrained weights (layer names do not depend on them; off by default)",
+        help="load pretrained weights (names do not depend on them; off except for zoo: and file:)",
     )
     p_layers.add_argument("--trust-checkpoint", action="store_true", help="allow fully unpickled checkpoints")
     p_layers.set_defaults(func=_layers)

@@ -11,7 +11,7 @@ Example:
     >>> import numpy as np, tempfile
     >>> d = tempfile.mkdtemp()
     >>> key = feature_key("m" * 64, "fc", "flatten", "s" * 64)
-    >>> store_cached(key, np.arange(6, dtype=np.float32).reshape(2, 3), d)
+    >>> path = store_cached(key, np.arange(6, dtype=np.float32).reshape(2, 3), d)
     >>> load_cached(key, d).tolist()
     [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
 """
