@@ -192,7 +192,7 @@ def digits_split(size: int | tuple[int, int] | None = None) -> DigitsSplit:
     Example:
         >>> s = digits_split()
         >>> len(s.train), len(s.test), len(s.transfer)
-        (631, 270, 896)
+        (630, 271, 896)
     """
     from sklearn.model_selection import train_test_split
 

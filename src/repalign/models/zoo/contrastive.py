@@ -27,6 +27,7 @@ from repalign.models.model import Model
 from repalign.models.zoo.attacks import pgd
 from repalign.models.zoo.augment import augment, contrastive_view
 from repalign.models.zoo.config import TrainConfig
+from repalign.models.zoo.training import make_optimizer, optimizer_step
 
 __all__ = ["fit_contrastive", "fit_linear_head", "nt_xent"]
 
@@ -70,11 +71,7 @@ def fit_contrastive(model: Model, cfg: TrainConfig, x: torch.Tensor, y: torch.Te
         torch.manual_seed(cfg.seed + 1)
         projector = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, cfg.proj_dim))
     projector = projector.to(x.device)
-    params = [*encoder.parameters(), *projector.parameters()]
-    steps_per_epoch = -(-len(x) // cfg.batch_size)
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr,
-                                                total_steps=cfg.epochs * steps_per_epoch)
+    opt, sched = make_optimizer([*encoder.parameters(), *projector.parameters()], cfg, len(x))
 
     def embed(images: torch.Tensor) -> torch.Tensor:
         return projector(encoder(images))
@@ -108,11 +105,7 @@ def fit_contrastive(model: Model, cfg: TrainConfig, x: torch.Tensor, y: torch.Te
                               + nt_xent(embed(v1_adv), z2, cfg.temperature))
             else:
                 loss = nt_xent(embed(v1), embed(v2), cfg.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(xb)
+            total += optimizer_step(opt, sched, loss) * len(xb)
         history.append(total / len(x))
     fit_linear_head(model, cfg, x, y, generator)
     return history

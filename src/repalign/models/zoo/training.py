@@ -17,7 +17,7 @@ import contextlib
 import logging
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,14 +154,29 @@ def epsilon_schedule(cfg: TrainConfig, epoch: int) -> float:
     return float(cfg.epsilon) * min(1.0, (epoch + 1) / ramp)
 
 
+def make_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, n_items: int
+                   ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Adam with a one-cycle schedule over ``cfg.epochs`` passes of ``n_items`` items."""
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * -(-n_items // cfg.batch_size)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
+
+
+def optimizer_step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
+                   loss: torch.Tensor) -> float:
+    """One update (zero grads, backward, step, schedule); returns the loss value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.item()
+
+
 def fit_supervised(model: Model, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
                    generator: torch.Generator, *, quiet: bool = True) -> list[float]:
     """Train ``model`` in place with Adam and a one-cycle schedule; returns the loss per epoch."""
     loss_fn = _supervised_loss(cfg)
-    steps_per_epoch = -(-len(x) // cfg.batch_size)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr,
-                                                total_steps=cfg.epochs * steps_per_epoch)
+    opt, sched = make_optimizer(model.parameters(), cfg, len(x))
     history = []
     for epoch in progress(range(cfg.epochs), quiet=quiet, desc=f"{cfg.arch} {cfg.style}"):
         eps = epsilon_schedule(cfg, epoch)
@@ -172,11 +187,7 @@ def fit_supervised(model: Model, cfg: TrainConfig, x: torch.Tensor, y: torch.Ten
             idx = perm[i:i + cfg.batch_size]
             xb = augment(x[idx], cfg.augmentation, generator)
             loss = loss_fn(model, xb, y[idx], generator, eps)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
+            total += optimizer_step(opt, sched, loss) * len(idx)
         history.append(total / len(x))
     model.eval()
     return history
