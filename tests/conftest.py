@@ -62,3 +62,13 @@ def tiny_cnn() -> Model:
 def images() -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     return torch.rand(6, 3, 16, 16, generator=g)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test on one intra-op thread (tiny tensor work is fastest so on a busy machine);
+    folders whose tests all want it request it from an autouse fixture in their conftest."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,15 +1,10 @@
-"""Alignment tests run many tiny tensor operations: one intra-op thread avoids the spin-wait
-overhead of a thread pool on a busy machine (results do not depend on it)."""
+"""Every test here runs on one intra-op thread (see the root conftest's ``one_torch_thread``)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
