@@ -8,8 +8,8 @@ structure and one probe forward (a single zero image):
   (``layernorm`` of a DINOv2); else the last top-level module before the head that is not a
   dropout, identity or flatten (``norm`` of a timm ViT, ``encoder`` of a torchvision ViT);
 - a *mid-level* layer: the middle block of the network's stages (``layer3`` of a ResNet,
-  ``blocks.5`` of a 12-block ViT), found by expanding the largest stage until there are at
-  least four.
+  ``blocks.5`` of a 12-block ViT), found by expanding the largest stage until at least four
+  stages are blocks (a list of identical blocks is never split further).
 
 Example:
     >>> from torchvision.models import resnet18
@@ -102,16 +102,29 @@ def _mid(root: nn.Module, prefix: str, order: dict[str, int], pooled: str) -> st
                 out.append(full)
         return out
 
+    def is_container(name: str) -> bool:
+        return name != pooled and any(True for _ in modules[name].children())
+
+    def is_block(name: str) -> bool:
+        """An element of a list of same-class blocks (a ViT's layers): never split further."""
+        parent = modules[name.rpartition(".")[0]] if "." in name else root
+        siblings = list(parent.children())
+        return (
+            isinstance(parent, (nn.ModuleList, nn.Sequential))
+            and len(siblings) >= 2
+            and len({type(c) for c in siblings}) == 1
+        )
+
     stages = kids("")
-    while len([s for s in stages if s != pooled]) < 4:
-        candidates = [s for s in stages if kids(s)]
+    while sum(is_container(s) for s in stages) < 4:
+        candidates = [s for s in stages if kids(s) and not is_block(s)]
         if not candidates:
             break
         big = max(candidates, key=lambda s: sum(p.numel() for p in modules[s].parameters()))
         i = stages.index(big)
         stages[i : i + 1] = kids(big)
     stages = [s for s in stages if s != pooled and finish(s) < limit and prefix + s in order]
-    containers = [s for s in stages if any(True for _ in modules[s].children())]
+    containers = [s for s in stages if is_container(s)]
     pick = containers if len(containers) >= 2 else stages
     return pick[len(pick) // 2] if pick else None
 

@@ -142,3 +142,34 @@ def test_source_names_are_listed():
     assert "resnet18.a1_in1k" in SOURCES.get("timm").names()
     assert "vit" in SOURCES.get("hf").names() and "dinov2" in SOURCES.get("hf").names()
     assert SOURCES.get("file").names() == []
+
+
+@pytest.mark.parametrize("model_type", ["dinov2", "clip"])
+def test_hf_model_types_equal_transformers(model_type):
+    transformers = pytest.importorskip("transformers")
+    vision = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "intermediate_size": 64, "image_size": 32, "patch_size": 8}
+    if model_type == "clip":
+        config = {"vision_config": vision, "projection_dim": 16,
+                  "text_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                  "intermediate_size": 64}}
+        torch.manual_seed(7)
+        m = ra.create_model("hf:clip", pretrained=False, device="cpu", config=config)
+        cfg = transformers.CLIPConfig(**config)
+        cfg.vision_config.projection_dim = 16
+        torch.manual_seed(7)
+        ref = transformers.CLIPVisionModelWithProjection(cfg.vision_config).eval()
+        mean, std = OPENAI
+        key = "image_embeds"
+    else:
+        vision.pop("intermediate_size")
+        torch.manual_seed(7)
+        m = ra.create_model("hf:dinov2", pretrained=False, device="cpu", config=vision)
+        torch.manual_seed(7)
+        ref = transformers.Dinov2Model(transformers.Dinov2Config(**vision)).eval()
+        mean, std = IMAGENET
+        key = "pooler_output"
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), getattr(ref(pixel_values=_normalize(x, mean, std)), key))
+    assert m.meta["model_type"] == model_type
