@@ -1,9 +1,10 @@
 """The zoo's small architectures for 1x32x32 inputs: an MLP, a plain CNN and a small ResNet.
 
 Each builder takes ``width`` and ``depth`` (what the sweep varies) and returns an
-``nn.Sequential`` with readable layer names. Every network ends with ``pool`` (where there is
-one), ``flatten`` (the pooled penultimate features) or the last hidden ``relu<k>`` (MLP), then
-``head`` (the linear classifier); :func:`layer_roles` names the early, mid and penultimate layers.
+``nn.Sequential`` with readable layer names ending in ``head`` (the linear classifier). The CNN
+and the ResNet end with ``pool`` (global average), ``flatten`` (the pooled penultimate features),
+``head``; the MLP's penultimate layer is its last hidden ``relu<k>``. :func:`layer_roles` names
+the early, mid and penultimate layers.
 
 Example:
     >>> net = build_network("cnn", width=8, depth=3, in_channels=1, num_classes=5)
@@ -47,7 +48,11 @@ def _check(arch: str, width: int, depth: int, max_depth: int) -> None:
 def build_mlp(width: int = 64, depth: int = 3, in_channels: int = 1, num_classes: int = 5,
               input_hw: int = 32) -> nn.Sequential:
     """MLP: ``pool`` (2x2 average, 32x32 -> 16x16), ``flatten``, then ``fc<k>``/``relu<k>`` for
-    k = 1..depth (``width`` units each), then ``head``."""
+    k = 1..depth (``width`` units each), then ``head``.
+
+    The 2x2 pooling keeps the first layer small (the digits are 8x8 images upsampled 4x, so it
+    loses almost nothing).
+    """
     _check("mlp", width, depth, 8)
     layers: OrderedDict[str, nn.Module] = OrderedDict(
         pool=nn.AvgPool2d(2), flatten=nn.Flatten()
@@ -116,9 +121,8 @@ class BasicBlock(nn.Module):
 def build_resnet(width: int = 8, depth: int = 3, in_channels: int = 1, num_classes: int = 5,
                  input_hw: int = 32, blocks: int = 1) -> nn.Sequential:
     """Small ResNet: ``stem`` (4x4 conv stride 4, BN, ReLU; 32x32 -> 8x8), then ``layer<k>`` for
-    k = 1..depth,
-    each ``blocks`` :class:`BasicBlock` (``width * 2**(k-1)`` channels, stride 2 from k = 2),
-    then ``pool``, ``flatten``, ``head``."""
+    k = 1..depth, each ``blocks`` :class:`BasicBlock` (``width * 2**(k-1)`` channels, stride 2
+    from k = 2), then ``pool``, ``flatten``, ``head``."""
     _check("resnet", width, depth, 3)
     if blocks < 1:
         raise ConfigError(f"resnet: blocks must be >= 1, received {blocks}.")
