@@ -8,7 +8,8 @@
 - other ``KEY=VALUE`` pairs go to the architecture's constructor (``num_classes=10``); numbers and
   ``true``/``false`` are converted.
 
-Examples: ``file:ckpt/imagenet_l2_3_0.pt?arch=resnet50`` (robustness library, ImageNet),
+The weights are always the file's (``pretrained`` does not apply). Examples:
+``file:ckpt/imagenet_l2_3_0.pt?arch=resnet50`` (robustness library, ImageNet),
 ``file:runs/net.safetensors?arch=timm:resnet18&num_classes=5``. Without ``arch``, a checkpoint
 that holds a whole pickled module is used as is (only with ``trust_checkpoint=True``).
 """
