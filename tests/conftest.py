@@ -12,9 +12,13 @@ from torch import nn
 
 from repalign.models.model import Model, Preprocess
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# one thread per process: tests are small, and pytest-xdist may run several processes
+torch.set_num_threads(1)
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# real human data lives beside the project at ../shared/data (override with REPALIGN_SHARED_DATA)
+SHARED_DATA = Path(
+    os.environ.get("REPALIGN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 
 @pytest.fixture
