@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STATISTICS = ("spearman", "pearson")
-_MEMORY: dict[str, np.ndarray] = {}
+_MEMORY: OrderedDict[str, np.ndarray] = OrderedDict()  # most recently used last
+_MEMORY_ENTRIES = 32
 
 
 def rank_rows(x: torch.Tensor) -> torch.Tensor:
@@ -97,6 +99,13 @@ def threshold_from_null(null: np.ndarray, quantile: float = 1.0) -> float:
     return float(np.quantile(finite, quantile))
 
 
+def _remember(key: str, value: np.ndarray) -> np.ndarray:
+    _MEMORY[key] = value
+    while len(_MEMORY) > _MEMORY_ENTRIES:
+        _MEMORY.popitem(last=False)
+    return value
+
+
 def _features(model: Any, images: torch.Tensor, layer: str, batch_size: int) -> torch.Tensor:
     dev = model.device
     out = []
@@ -140,11 +149,11 @@ def null_distribution(
         "statistic": statistic, "n_pairs": n_pairs, "seed": seed if n_pairs else None,
     })
     if key in _MEMORY:
+        _MEMORY.move_to_end(key)
         return _MEMORY[key]
     path = Path(cache_dir) / f"null_{key[:32]}.npy" if cache_dir is not None else None
     if path is not None and path.is_file():
-        _MEMORY[key] = np.load(path)
-        return _MEMORY[key]
+        return _remember(key, np.load(path))
     z = standardize_rows(_features(model, images, layer, batch_size), statistic)
     n = z.shape[0]
     if n_pairs is None:
@@ -158,8 +167,7 @@ def null_distribution(
         null = torch.cat([
             (z[i[s : s + 65536]] * z[j[s : s + 65536]]).sum(1) for s in range(0, len(i), 65536)
         ])
-    out = null.cpu().numpy()
-    _MEMORY[key] = out
+    out = _remember(key, null.cpu().numpy())
     if path is not None:
         with atomic_path(path) as tmp:
             np.save(tmp, out)

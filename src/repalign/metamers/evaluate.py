@@ -9,6 +9,7 @@ threshold at every layer of every model of the row, plus the same-label check).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -17,12 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from repalign.metamers.criterion import rowwise_correlation
+from repalign.metamers.criterion import rowwise_correlation, standardize_rows
 from repalign.metamers.plan import Plan
 from repalign.models.model import Model
 from repalign.models.taps import LayerTaps
 
-__all__ = ["ActiveSet", "Criterion", "evaluate", "forward_model", "quantize"]
+__all__ = ["ActiveSet", "Criterion", "evaluate", "feature_criterion", "forward_model", "quantize"]
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -100,6 +101,12 @@ class ActiveSet:
     def __len__(self) -> int:
         return len(self.positions)
 
+    def view(self, local: np.ndarray) -> ActiveSet:
+        """A copy restricted to the active rows selected by ``local`` (mask or positions)."""
+        sub = copy.copy(self)
+        sub.set(self.positions[local])
+        return sub
+
     def _t(self, a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, dtype=torch.long, device=self.device)
 
@@ -130,11 +137,15 @@ def evaluate(
     amp: bool = False,
     criterion: Criterion | None = None,
     ref_labels: dict[int, torch.Tensor] | None = None,
+    target_z: dict[tuple[int, str], torch.Tensor] | None = None,
+    keep: dict[tuple[int, str], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Distance (n,) of the active rows ``x`` (n, C, H, W) and, with ``criterion``, success (n,).
 
-    ``target_feats`` come from :meth:`ActiveSet.target_features`; ``ref_labels[u]`` holds the
-    reference label of every batch row for model ``u`` (same-label check).
+    ``target_feats`` come from :meth:`ActiveSet.target_features` (``target_z``: the same rows
+    standardised for the criterion's statistic, to skip re-ranking them); ``ref_labels[u]`` holds
+    the reference label of every batch row for model ``u`` (same-label check). ``keep``, when
+    given, receives the detached activations per (model, layer) for :func:`feature_criterion`.
     """
     n = x.shape[0]
     per_model = []
@@ -152,10 +163,12 @@ def evaluate(
         for k, layer in enumerate(act.layers[u]):
             f, t = feats[layer].float(), target_feats[(u, layer)]
             d = d + objective(f, t) * w[:, k]
+            if keep is not None:
+                keep[(u, layer)] = f.detach()
             if criterion is not None and ok is not None:
-                rho = rowwise_correlation(f.detach(), t, criterion.statistic)
-                passed = (rho > criterion.thresholds[(u, layer)]) | (w[:, k] == 0)
-                ok = _and_rows(ok, passed, sel)
+                tz = target_z[(u, layer)] if target_z is not None else None
+                ok = _and_rows(ok, _layer_pass(f.detach(), t, tz, criterion, (u, layer), w[:, k]),
+                               sel)
         if need_logits and ok is not None and logits is not None and ref_labels is not None:
             ref, gsel = ref_labels[u], act.global_sel[u]
             ref = ref if gsel is None else ref.index_select(0, gsel)
@@ -167,6 +180,38 @@ def evaluate(
     else:
         dist = (e * act.model_w).sum(dim=1)
     return dist, ok
+
+
+def feature_criterion(
+    act: ActiveSet,
+    feats: dict[tuple[int, str], torch.Tensor],
+    target_z: dict[tuple[int, str], torch.Tensor],
+    criterion: Criterion,
+) -> torch.Tensor:
+    """The rank-correlation part of the criterion (n,) from activations kept by :func:`evaluate`
+    (no forward pass; the same-label check is not included)."""
+    ok = torch.ones(len(act), dtype=torch.bool, device=act.tap_w_all.device)
+    for u in range(len(act.plan.models)):
+        if act.count[u] == 0:
+            continue
+        for k, layer in enumerate(act.layers[u]):
+            passed = _layer_pass(feats[(u, layer)], None, target_z[(u, layer)], criterion,
+                                 (u, layer), act.tap_w[u][:, k])
+            ok = _and_rows(ok, passed, act.sel[u])
+    return ok
+
+
+def _layer_pass(
+    f: torch.Tensor, t: torch.Tensor | None, tz: torch.Tensor | None, criterion: Criterion,
+    tap: tuple[int, str], weight: torch.Tensor,
+) -> torch.Tensor:
+    if tz is not None:
+        rho = (standardize_rows(f, criterion.statistic) * tz).sum(dim=1)
+    elif t is not None:
+        rho = rowwise_correlation(f, t, criterion.statistic)
+    else:
+        raise ValueError("either standardised or raw target activations are needed")
+    return (rho > criterion.thresholds[tap]) | (weight == 0)
 
 
 def _and_rows(ok: torch.Tensor, passed: torch.Tensor, sel: torch.Tensor | None) -> torch.Tensor:

@@ -32,7 +32,7 @@ from repalign.metamers.presets import get_preset
 from repalign.metamers.regularizers import build_loss
 from repalign.metamers.result import MetamerResult
 from repalign.metamers.schedules import get_schedule
-from repalign.metamers.stopping import get_stop
+from repalign.metamers.stopping import STOPS, get_stop
 from repalign.metamers.transforms import build_transforms
 
 __all__ = ["generate_metamers"]
@@ -262,6 +262,7 @@ def generate_metamers(
         check_every=int(opts["check_every"]), keep=opts["keep"], combine=combine,
         history_every=int(history_every or max(1, int(opts["steps"]) // 200)),
         amp=amp, quantize=quantize, seed=seed, quiet=quiet,
+        prescreen=isinstance(name_st, str) and not STOPS.info(name_st)["uses_distance"],
     )
     cfg.schedule(cfg.steps, **kw_s)  # validate options before any work
     cfg.stop(1, **kw_st)

@@ -99,8 +99,9 @@ def other(t: torch.Tensor, gen: torch.Generator, pool: Any = None) -> torch.Tens
     if p.shape[-2:] != t.shape[-2:]:
         raise ShapeError(f"init pool images are {tuple(p.shape[-2:])}, the targets "
                          f"{tuple(t.shape[-2:])}; use a pool of the targets' size.")
-    flat = p.flatten(1)
-    allowed = torch.stack([(flat != row).any(1) for row in t.flatten(1)]).to(torch.float64)
+    gap = torch.cdist(t.flatten(1).double(), p.flatten(1).double(),
+                      compute_mode="donot_use_mm_for_euclid_dist")
+    allowed = (gap > 0).to(torch.float64)  # exact: identical images have distance 0
     if bool((allowed.sum(1) == 0).any()):
         raise ConfigError(
             "init='other' needs, for every target, another image that differs from it; pass "

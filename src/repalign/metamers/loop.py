@@ -19,7 +19,15 @@ import numpy as np
 import torch
 
 from repalign._progress import progress
-from repalign.metamers.evaluate import ActiveSet, Criterion, evaluate, forward_model, quantize
+from repalign.metamers.criterion import standardize_rows
+from repalign.metamers.evaluate import (
+    ActiveSet,
+    Criterion,
+    evaluate,
+    feature_criterion,
+    forward_model,
+    quantize,
+)
 from repalign.metamers.terms import LossContext, Term
 
 __all__ = ["BatchOutcome", "LoopConfig", "run_batch"]
@@ -50,6 +58,7 @@ class LoopConfig:
     quantize: bool
     seed: int
     quiet: bool
+    prescreen: bool = True  # screen checks on the step's activations (no transforms, no dist rule)
 
 
 @dataclass
@@ -96,7 +105,8 @@ def run_batch(
     t0 = time.perf_counter()
     n, dev = targets.shape[0], targets.device
     tfeat_all, refs = _target_state(act, targets, crit, labels, cfg.amp)
-    tfeat = act.target_features(tfeat_all)
+    tz_all = {k: standardize_rows(v, crit.statistic) for k, v in tfeat_all.items()}
+    tfeat, tz = act.target_features(tfeat_all), act.target_features(tz_all)
     param = cfg.parametrization(seeds, **cfg.parametrization_kwargs)
     seeds_img = param.image().detach().clone()
     opt = cfg.optimizer(param.params, lr=cfg.lr, **cfg.optimizer_kwargs)
@@ -117,12 +127,15 @@ def run_batch(
     targets_act, seeds_act = targets, seeds_img
     h = 0
     step = 0
+    prescreen = cfg.prescreen and cfg.transforms is None
     for step in progress(range(cfg.steps), quiet=cfg.quiet, desc="metamers", total=cfg.steps):
+        check = (step + 1) % cfg.check_every == 0 or step + 1 == cfg.steps
         for group in opt.param_groups:
             group["lr"] = cfg.lr * sched(step)
         x = param.image(act.index)
         xr = cfg.transforms(x, gen) if cfg.transforms is not None else x
-        dist, _ = evaluate(act, xr, tfeat, cfg.objective, amp=cfg.amp)
+        kept: dict[tuple[int, str], torch.Tensor] | None = {} if (check and prescreen) else None
+        dist, _ = evaluate(act, xr, tfeat, cfg.objective, amp=cfg.amp, keep=kept)
         ctx = LossContext(x=x, dist=dist, target=targets_act, seed=seeds_act, rows=act.index,
                           size=n, state=state)
         loss = cfg.loss(ctx)
@@ -141,15 +154,19 @@ def run_batch(
             if frozen_idx is not None:
                 for p, snap in zip(param.params, frozen_params, strict=True):
                     p.index_copy_(0, frozen_idx, snap)
-        if (step + 1) % cfg.check_every and step + 1 != cfg.steps:
+        if not check:
             continue
         # -- check: the only place values come back to the host ---------------------------------
         with torch.no_grad():
-            xa = param.image(act.index)
-            xq = quantize(xa) if cfg.quantize else xa
-            dq, ok = evaluate(act, xq, tfeat, cfg.objective, amp=cfg.amp, criterion=crit,
-                              ref_labels=refs)
-            assert ok is not None
+            if kept is not None:  # screen on this step's activations, confirm on 8-bit images
+                ok, dq = _screened_check(act, param, kept, tfeat_all, tz, tz_all, refs, cfg,
+                                         crit), dist.detach()
+            else:
+                xa = param.image(act.index)
+                xq = quantize(xa) if cfg.quantize else xa
+                dq, ok_full = evaluate(act, xq, tfeat, cfg.objective, amp=cfg.amp,
+                                       criterion=crit, ref_labels=refs, target_z=tz)
+                ok = ok_full if ok_full is not None else torch.zeros_like(dq, dtype=torch.bool)
             done = stop(step + 1, dist=dq, loss=loss.detach(), success=ok, rows=act.index)
             _put(last_loss, act.index, loss.detach())
             if sched.needs_loss:
@@ -169,7 +186,7 @@ def run_batch(
         act.set(act.positions[~done_np])
         if len(act) == 0:
             break
-        tfeat = act.target_features(tfeat_all)
+        tfeat, tz = act.target_features(tfeat_all), act.target_features(tz_all)
         targets_act, seeds_act = act.take(targets), act.take(seeds_img)
     steps_run = step + 1 if cfg.steps else 0
     if h < len(hist_steps):
@@ -183,10 +200,10 @@ def run_batch(
             final = torch.where(live.view(-1, 1, 1, 1), best_img, final)
         final = quantize(final) if cfg.quantize else final.clamp(0, 1)
         act.set(np.arange(n))
-        tfeat = act.target_features(tfeat_all)
-        dist, ok = evaluate(act, final, tfeat, cfg.objective, amp=cfg.amp, criterion=crit,
-                            ref_labels=refs)
-        assert ok is not None
+        tfeat, tz = act.target_features(tfeat_all), act.target_features(tz_all)
+        dist, ok_final = evaluate(act, final, tfeat, cfg.objective, amp=cfg.amp, criterion=crit,
+                                  ref_labels=refs, target_z=tz)
+        ok = ok_final if ok_final is not None else torch.zeros_like(dist, dtype=torch.bool)
     return BatchOutcome(
         images=final.cpu(),
         seeds=seeds_img.clamp(0, 1).cpu(),
@@ -197,6 +214,28 @@ def run_batch(
         steps_run=steps_run,
         wall_time=time.perf_counter() - t0,
     )
+
+
+def _screened_check(
+    act: ActiveSet, param: Any, kept: dict[tuple[int, str], torch.Tensor],
+    tfeat_all: dict[tuple[int, str], torch.Tensor], tz: dict[tuple[int, str], torch.Tensor],
+    tz_all: dict[tuple[int, str], torch.Tensor], refs: dict[int, torch.Tensor], cfg: LoopConfig,
+    crit: Criterion,
+) -> torch.Tensor:
+    """Criterion of the active rows: the rows whose activations in this step's forward already
+    pass are re-checked on their current 8-bit images (one forward on those rows only)."""
+    cand = feature_criterion(act, kept, tz, crit).cpu().numpy()
+    ok = np.zeros(len(act), dtype=bool)
+    if cand.any():
+        sub = act.view(cand)
+        xs = param.image(sub.index)
+        xq = quantize(xs) if cfg.quantize else xs
+        _, ok_sub = evaluate(sub, xq, sub.target_features(tfeat_all), cfg.objective, amp=cfg.amp,
+                             criterion=crit, ref_labels=refs,
+                             target_z=sub.target_features(tz_all))
+        if ok_sub is not None:
+            ok[cand] = ok_sub.cpu().numpy()
+    return torch.as_tensor(ok, device=tz_all[next(iter(tz_all))].device)
 
 
 def _put(full: torch.Tensor, index: torch.Tensor | None, values: torch.Tensor) -> None:

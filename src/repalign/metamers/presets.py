@@ -28,14 +28,19 @@ __all__ = ["PRESETS", "get_preset", "list_presets"]
 
 PRESETS: Registry[dict[str, Any]] = Registry("preset")
 
+# shared by every preset: regularizer-free pixel optimisation of the normalised distance
+_COMMON: dict[str, Any] = {
+    "regularizer": "none",
+    "parametrization": "pixel",
+    "transforms": None,
+    "objective": "normalized_l2",
+}
+
 PRESETS.register(
     "feather",
     {
+        **_COMMON,
         "init": "noise",
-        "regularizer": "none",
-        "parametrization": "pixel",
-        "transforms": None,
-        "objective": "normalized_l2",
         "optimizer": "normalized_gd",
         "lr": 1.0,
         "schedule": "halving:blocks=8",
@@ -50,11 +55,8 @@ PRESETS.register(
 PRESETS.register(
     "nanda",
     {
+        **_COMMON,
         "init": "gaussian",
-        "regularizer": "none",
-        "parametrization": "pixel",
-        "transforms": None,
-        "objective": "normalized_l2",
         "optimizer": "normalized_gd",
         "lr": 1.0,
         "schedule": "constant",
@@ -69,11 +71,8 @@ PRESETS.register(
 PRESETS.register(
     "fast",
     {
+        **_COMMON,
         "init": "other",
-        "regularizer": "none",
-        "parametrization": "pixel",
-        "transforms": None,
-        "objective": "normalized_l2",
         "optimizer": "adam",
         "lr": 0.1,
         "schedule": "cosine",

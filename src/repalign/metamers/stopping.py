@@ -1,7 +1,9 @@
 """Stopping rules, evaluated at the periodic checks; a sample that is done is frozen.
 
 A rule is built per batch (``factory(size, **options)``) and called at each check with the step
-and, for the active samples, their distance, loss and whether the metamer criterion holds. It
+and, for the active samples, their distance, loss and whether the metamer criterion holds. Rules
+registered with ``uses_distance=True`` get the distance of the 8-bit images (one extra forward per
+check); the others get the distance of the step's forward. It
 returns an (n,) bool tensor on the device: the samples that stop now.
 
 - ``fixed``: never stops early (all steps run).
@@ -33,7 +35,7 @@ StopRule = Callable[..., torch.Tensor]
 STOPS: Registry[Callable[..., StopRule]] = Registry("stopping rule")
 
 
-@STOPS.register("fixed", needs_criterion=False)
+@STOPS.register("fixed", uses_distance=False)
 def fixed(size: int) -> StopRule:
     def rule(step: int, dist: torch.Tensor, **_: Any) -> torch.Tensor:
         return torch.zeros_like(dist, dtype=torch.bool)
@@ -41,7 +43,7 @@ def fixed(size: int) -> StopRule:
     return rule
 
 
-@STOPS.register("threshold", needs_criterion=False)
+@STOPS.register("threshold", uses_distance=True)
 def threshold(size: int, tau: float = 0.01) -> StopRule:
     if tau <= 0:
         raise ConfigError(f"threshold stop needs tau > 0, received {tau}.")
@@ -52,7 +54,7 @@ def threshold(size: int, tau: float = 0.01) -> StopRule:
     return rule
 
 
-@STOPS.register("plateau", needs_criterion=False)
+@STOPS.register("plateau", uses_distance=False)
 def plateau(size: int, tol: float = 1e-4, window: int = 50) -> StopRule:
     if window < 1 or tol < 0:
         raise ConfigError(f"plateau stop needs window >= 1 and tol >= 0, received {window}, {tol}.")
@@ -77,7 +79,7 @@ def plateau(size: int, tol: float = 1e-4, window: int = 50) -> StopRule:
     return rule
 
 
-@STOPS.register("criterion", needs_criterion=True)
+@STOPS.register("criterion", uses_distance=False)
 def criterion(size: int) -> StopRule:
     def rule(step: int, dist: torch.Tensor, success: torch.Tensor, **_: Any) -> torch.Tensor:
         return success
