@@ -31,9 +31,11 @@ __all__ = ["SWEEP_SPACE", "sample_sweep_configs", "train_sweep"]
 
 #: the values each varied field is drawn from (uniformly)
 SWEEP_SPACE: dict[str, dict[str, list]] = {
-    "width": {"mlp": [32, 64, 128], "cnn": [8, 16, 24], "resnet": [6, 8, 12]},
-    "depth": {"mlp": [1, 2, 3, 4], "cnn": [2, 3, 4], "resnet": [2, 3]},
+    "width": {"mlp": [32, 64, 128], "cnn": [12, 16, 24], "resnet": [6, 8, 12]},
+    "depth": {"mlp": [1, 2, 3, 4], "cnn": [3, 4], "resnet": [2, 3]},
     "epsilon": {"l2": [0.5, 1.0, 2.0], "linf": [0.03, 0.06, 0.1]},
+    # adversarial views of contrastive learning: half the supervised radii (RoCL's budget scale)
+    "epsilon_contrastive": {"l2": [0.25, 0.5, 1.0], "linf": [0.015, 0.03, 0.05]},
     "epochs": {"supervised": [6, 10, 15], "contrastive": [10, 15, 20]},
     "augmentation": {"all": ["none", "affine", "affine_noise"]},
     "label_smoothing": {"all": [0.0, 0.0, 0.1, 0.2]},
@@ -64,8 +66,8 @@ def sweep_config(i: int, seed: int = 0) -> TrainConfig:
     }
     if style in ("pgd_l2", "pgd_linf", "trades", "simclr_adv"):
         norm = style.removeprefix("pgd_") if style.startswith("pgd_") else _pick(rng, ["l2", "linf"])
-        fields.update(norm=norm, epsilon=_pick(rng, SWEEP_SPACE["epsilon"][str(norm)]),
-                      attack_steps=SWEEP_ATTACK_STEPS)
+        radii = SWEEP_SPACE["epsilon_contrastive" if contrastive else "epsilon"][str(norm)]
+        fields.update(norm=norm, epsilon=_pick(rng, radii), attack_steps=SWEEP_ATTACK_STEPS)
     return TrainConfig(**fields)  # type: ignore[arg-type]
 
 
