@@ -8,14 +8,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-#: a few zoo models, 30 digits, a two-recipe metamer grid with few steps; one torch thread so that
-#: every executor computes bit-identical numbers
+#: five zoo models, 30 digits, a two-recipe metamer grid with few steps, every evaluation, the
+#: few-shot analysis; one torch thread so that every executor computes bit-identical numbers
 TINY: dict = {
     "name": "tiny <study> & co",
     "seed": 7,
     "device": "cpu",
     "stimuli": {"source": "bundled:digits", "per_class": 3},
-    "models": {"specs": ["zoo:mlp_standard_s0", "zoo:cnn_standard_s0", "zoo:cnn_l2_s0"]},
+    "models": {
+        "specs": ["zoo:mlp_standard_s0", "zoo:cnn_standard_s0", "zoo:cnn_l2_s0",
+                  "zoo:resnet_standard_s0", "zoo:mlp_linf_s0"],
+    },
     "similarity": {
         "reference": "ensemble:zoo:cnn_*_s0",
         "metrics": ["rsa_spearman", "triplet_agreement", "cka_linear"],
@@ -25,6 +28,7 @@ TINY: dict = {
     "metamers": {
         "generators": ["zoo:cnn_l2_s0"],
         "targets": 3,
+        "classes": [0, 1, 2, 3, 4],
         "layers": ["middle", "penultimate"],
         "regularizers": ["none", "human_leaning"],
         "inits": ["noise"],
@@ -32,9 +36,18 @@ TINY: dict = {
         "steps": 8,
         "repeats": 2,
     },
+    "evaluation": {"distances": ["ssim"], "observers": ["zoo:cnn_standard_s0"], "n_boot": 50, "n_perm": 50},
+    "analysis": {
+        "few_shot": {
+            "stimuli": {"source": "bundled:digits", "classes": [5, 6, 7, 8, 9], "per_class": 12},
+            "shots": [1, 5],
+            "heads": ["linear"],
+            "repeats": 2,
+        },
+        "covariate": "clean_acc",
+    },
     "executor": {"threads": 1},
 }
-
 
 def _tiny_config() -> dict:
     return copy.deepcopy(TINY)

@@ -66,7 +66,7 @@ def test_sigkill_at_several_points_then_resume(tiny_run, tiny_config, comparable
     out = tmp_path / "killed"
     cfg = tiny_config()
     seen = []
-    for after in (0, 3, 9):  # before any unit, among the features, in the gLocal stage
+    for after in (0, 8, 20):  # before any unit, among the features, in the gLocal stage
         done = _run_and_kill(cfg, out, after)
         assert after <= done < total, (after, done)
         seen.append(done)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 
@@ -19,12 +20,12 @@ def test_every_unit_finishes_and_every_stage_reports(tiny_run):
     units = load_units(tiny_run)
     assert units["done"].all()
     df = load_results(tiny_run)
-    assert set(df["stage"]) == {"features", "similarity", "glocal", "metamers"}
+    assert set(df["stage"]) == {"features", "similarity", "glocal", "metamers", "evaluation", "analysis"}
     sim = df[(df["stage"] == "similarity") & (df["kind"] == "reference")]
     assert set(sim["metric"]) == {"rsa_spearman", "triplet_agreement", "cka_linear"}
     assert sim["value"].notna().all()
     pair = df[(df["stage"] == "similarity") & (df["kind"] == "pairwise")]
-    assert len(pair) == 3  # three models: one row per unordered pair
+    assert len(pair) == 10  # five models: one row per unordered pair
     met = df[df["stage"] == "metamers"]
     # 1 generator x 2 regularizers x 1 init x 1 optimizer x 2 layers, 4 numbers each
     assert len(met) == 2 * 2 * 4
@@ -100,8 +101,11 @@ def test_changing_a_parameter_reruns_only_what_depends_on_it(tiny_run, tmp_path,
     cfg = tiny_config()
     cfg["metamers"]["steps"] = 9
     run = run_study(cfg, out=copy, report=False, quiet=True)
-    assert run.ran == 2  # the two metamer units; features, similarity and gLocal are reused
-    assert set(load_results(copy)["stage"]) == {"features", "similarity", "glocal", "metamers"}
+    # the two metamer units and the 2 x 4 evaluations of them plus the transfer matrix; features,
+    # similarity, gLocal and the analysis are reused
+    assert run.ran == 2 + 9
+    plan = load_units(copy)
+    assert set(plan[~plan["key"].isin(load_units(tiny_run)["key"])]["stage"]) == {"metamers", "evaluation"}
 
 
 def test_results_cli_exports(tiny_run, tmp_path, capsys):
@@ -137,3 +141,41 @@ def test_bad_names_fail_at_planning_with_the_key(tmp_path, tiny_config):
         cfg[section][key] = value
         with pytest.raises(ConfigError, match=pattern):
             run_study(cfg, out=tmp_path / "bad", report=False, quiet=True)
+
+
+def test_evaluation_and_analysis_match_direct_calls(tiny_run):
+    """Stored 2AFC scores equal two_afc on the stored metamers; stored few-shot accuracies equal
+    few_shot on features extracted by hand with the unit's seed; the U-shape rows equal u_shape on
+    the stored model table."""
+    from repalign.analysis import few_shot, u_shape
+    from repalign.evaluation import two_afc
+    from repalign.study.stages.metamers import load_result
+    from repalign.study.store import Store
+
+    df = load_results(tiny_run)
+    with Store(tiny_run, readonly=True) as store:
+        plan = store.plan()
+        met = plan[plan["stage"] == "metamers"].iloc[0]
+        res = load_result(store.read_files(met["key"]))
+        stats_key = plan[plan["name"] == "alignment vs few-shot statistics"]["key"].iloc[0]
+        table = pd.read_csv(io.BytesIO(store.read_files(stats_key)["model_table.csv"]))
+    direct = two_afc(res, "ssim", n_boot=0, device="cpu")
+    direct = direct[direct["metric"] == "two_afc"]
+    stored = df[(df["stage"] == "evaluation") & (df["test"] == "two_afc") & (df["metric"] == "two_afc")
+                & (df["regularizer"] == met["params"]["regularizer"]) & df["relation"].isna()]
+    assert sorted(stored["value"]) == pytest.approx(sorted(direct["value"]))
+
+    fs = plan[plan["name"] == "few-shot zoo:cnn_l2_s0"].iloc[0]["params"]
+    stim = ra.load_stimuli("bundled:digits")
+    keep = np.concatenate([np.flatnonzero(stim.labels == c)[:12] for c in range(5, 10)])
+    stim = stim.subset(np.sort(keep))
+    x = ra.extract_features(ra.create_model("zoo:cnn_l2_s0", device="cpu"), stim, ["flatten"], quiet=True)["flatten"]
+    expect = few_shot(x, stim.labels, shots=[1, 5], heads=["linear"], repeats=2, seed=fs["seed"], device="cpu")
+    got = df[(df["metric"] == "few_shot_accuracy") & (df["model"] == "zoo:cnn_l2_s0")]
+    assert got["value"].tolist() == pytest.approx(expect["mean"].tolist())
+
+    u = u_shape(table, "rsa_spearman", "linear_1shot")
+    row = df[(df["metric"] == "u_shape_quadratic") & (df["alignment"] == "rsa_spearman")
+             & (df["downstream"] == "linear_1shot")]
+    assert row["value"].iloc[0] == pytest.approx(u.quadratic)
+    assert set(table.columns) >= {"model", "clean_acc", "linear_1shot", "linear_5shot", "rsa_spearman"}

@@ -168,12 +168,14 @@ class GLocalConfig(_Section):
 class MetamersConfig(_Section):
     """A metamer grid: generators x layers x regularizers x starting points x optimizers.
 
-    ``targets`` natural images (balanced over labels) are matched; ``repeats`` metamers per
-    target and recipe. ``options`` go to :func:`repalign.generate_metamers`.
+    ``targets`` natural images of the main stimuli (balanced over labels, only ``classes`` when
+    given, e.g. the classes observers can name) are matched; ``repeats`` metamers per target
+    and recipe. ``options`` go to :func:`repalign.generate_metamers`.
     """
 
     generators: list[str] = Field(min_length=1)
     targets: int = Field(default=6, ge=1)
+    classes: list[int] | None = None
     layers: list[str] = Field(default_factory=lambda: ["middle", "penultimate"], min_length=1)
     regularizers: list[str] = Field(
         default_factory=lambda: ["none", "human_leaning", "adversarial"], min_length=1
@@ -186,13 +188,17 @@ class MetamersConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    """Tests of the metamers: perceptual 2AFC and clustering, recognizability and the
-    representation test by observer models, and the transfer matrix."""
+    """Tests of the metamers: perceptual 2AFC and clustering under ``distances``,
+    recognizability and the representation test by ``observers`` (at ``observer_layers``), and
+    the transfer matrix; ``n_boot`` bootstrap resamples and ``n_perm`` Mantel permutations."""
 
     tests: list[TestName] = Field(default_factory=lambda: list(EVALUATION_TESTS), min_length=1)
     distances: list[str] = Field(default_factory=lambda: ["ssim"], min_length=1)
     observers: list[str] = Field(default_factory=list)
     observer_layers: list[str] = Field(default_factory=lambda: ["penultimate"], min_length=1)
+    hard_clustering: bool = False
+    n_boot: int = Field(default=1000, ge=0)
+    n_perm: int = Field(default=1000, ge=0)
 
 
 class FewShotConfig(_Section):

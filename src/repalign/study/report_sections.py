@@ -152,6 +152,114 @@ def _metamer_grids(data: ReportData) -> list[tuple[Any, str, str]]:
     return out
 
 
+def _evaluation_frames(data: ReportData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluation rows in the evaluation tables' layout (``generator`` instead of ``model``):
+    the per-recipe tests, and the transfer matrix (the rows that carry a ``relation``)."""
+    df = data.stage("evaluation").rename(columns={"model": "generator"})
+    for col in ("ci_low", "ci_high", "chance", "relation"):
+        if col not in df.columns:
+            df[col] = float("nan") if col != "relation" else None
+    transfer = df["relation"].notna()
+    return df[~transfer], df[transfer]
+
+
+def _first_recipe(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Rows of the first starting point and optimizer (bars compare regularizers)."""
+    note = []
+    for col in ("init", "optimizer"):
+        if col in df.columns and df[col].nunique() > 1:
+            first = df[col].iloc[0]
+            df = df[df[col] == first]
+            note.append(f"{col} {first}")
+    return df, (" (" + ", ".join(note) + "; every recipe is in the table below)") if note else ""
+
+
+_SCORES = [
+    ("two_afc", "two_afc", "2AFC score: share of metamers closer to their target than to their seed"),
+    ("clustering", "clustering", "Clustering accuracy of metamers to their targets (chance 1/3)"),
+    ("recognizability", "accuracy_metamers", "Recognizability: observers' accuracy on the metamers"),
+    ("representation_test", "match_rate", "Representation test: share of metamers matched to their own target"),
+]
+
+
+def evaluation_section(data: ReportData) -> Section | None:
+    from repalign.evaluation import plot_scores, plot_transfer
+
+    per_recipe, transfer = _evaluation_frames(data)
+    if per_recipe.empty and transfer.empty:
+        return None
+    blocks: list[Figure | Table] = []
+    for test, metric, caption in _SCORES:
+        sub = per_recipe[(per_recipe["test"] == test) & (per_recipe["metric"] == metric)] if not per_recipe.empty else per_recipe
+        if sub.empty:
+            continue
+        shown, note = _first_recipe(sub)
+        fig = plot_scores(shown, metric, hue="regularizer", title=metric)
+        blocks.append(Figure(f"evaluation_{test}", figure_png(fig), caption + note + "."))
+    if not transfer.empty:
+        shown = transfer[transfer["metric"] == "accuracy_metamers"]
+        if not shown.empty:
+            shown, note = _first_recipe(shown)
+            fig = plot_transfer(shown, "accuracy_metamers", split="regularizer")
+            blocks.append(Figure("transfer_accuracy", figure_png(fig),
+                                 "Transfer: each observer's accuracy on each generator's metamers "
+                                 f"(the generator itself on the diagonal){note}."))
+        summary = (transfer.groupby(["test", "metric", "relation"], sort=False)["value"]
+                   .agg(["mean", "count"]).reset_index())
+        blocks.append(Table(summary, "Transfer by relation between generator and observer (mean over cells)"))
+    for test, sub in per_recipe.groupby("test", sort=False) if not per_recipe.empty else ():
+        keys = [c for c in ("generator", "layer", "regularizer", "init", "optimizer", "distance", "observer",
+                            "observer_layer") if c in sub.columns and sub[c].notna().all()]
+        table = sub.pivot_table(index=keys, columns="metric", values="value", sort=False).reset_index()
+        table["generator"] = table["generator"].map(_short)
+        blocks.append(Table(table, f"{test}: every recipe"))
+    return Section(
+        "Evaluation of the metamers",
+        "Perceptual distances stand in for human judges in the 2AFC and clustering tests; observer "
+        "models classify the metamers (recognizability) and compare their activations with the "
+        "targets' (representation test). Error bars are bootstrap intervals.",
+        blocks,
+    )
+
+
+def analysis_section(data: ReportData) -> Section | None:
+    import io
+
+    few = data.stage("analysis")
+    few = few[few["metric"] == "few_shot_accuracy"] if not few.empty else few
+    blocks: list[Figure | Table] = []
+    stats = data.plan[(data.plan["stage"] == "analysis") & data.plan["done"]
+                      & data.plan["params"].map(lambda p: "few_shot" in p)]
+    if not stats.empty:
+        files = data.store.read_files(stats["key"].iloc[0])
+        if "figure6.png" in files:
+            blocks.append(Figure("alignment_vs_few_shot", files["figure6.png"],
+                                 "Few-shot accuracy against alignment with the reference, one dot per model, "
+                                 "with the quadratic fit of the U-shape test."))
+        for name, caption in (("table3.csv", "Partial correlation of few-shot accuracy with alignment"),
+                              ("table4.csv", "Correlation of few-shot accuracy with z²(alignment)"),
+                              ("u_shape.csv", "U-shape tests (quadratic coefficient and its p-value)"),
+                              ("table1_2.csv", "Mean few-shot accuracy of the most, middle and least aligned models")):
+            if name in files:
+                blocks.append(Table(pd.read_csv(io.BytesIO(files[name])), caption))
+    if not few.empty:
+        show = few.assign(model=few["model"].map(_short), shots=few["shots"].map(lambda v: f"{int(v)}-shot"))
+        if "head" in show.columns and show["head"].nunique() > 1:
+            show = show[show["head"] == show["head"].iloc[0]]
+        fig = grouped_bars(show, "model", "shots", "value", title="Few-shot transfer to unseen classes",
+                           ylabel="accuracy", error="sd")
+        blocks.insert(0, Figure("few_shot", figure_png(fig),
+                                "Few-shot accuracy of a probe on each model's features (mean and sd over repeats)."))
+    if not blocks:
+        return None
+    return Section(
+        "Alignment and few-shot transfer",
+        "Seed 000's question on these models: does alignment with the reference predict how well "
+        "the features support learning new classes from a few examples?",
+        blocks,
+    )
+
+
 def results_section(data: ReportData) -> Section | None:
     df = data.results
     if df.empty:
@@ -170,5 +278,7 @@ SECTIONS: list[Callable[[ReportData], Section | None]] = [
     alignment_section,
     glocal_section,
     metamer_section,
+    evaluation_section,
+    analysis_section,
     results_section,
 ]

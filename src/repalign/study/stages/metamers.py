@@ -73,7 +73,18 @@ def expand(p: Planner) -> None:
     _check_options(cfg.options)
     _check_names(cfg)
     main = p.ctx.stimuli["main"]
-    targets = balanced_subset(main, cfg.targets).tolist()
+    pool = main
+    index = np.arange(len(main))
+    if cfg.classes is not None:
+        if main.labels is None or not set(cfg.classes) <= set(main.labels.tolist()):
+            have = None if main.labels is None else sorted(set(main.labels.tolist()))
+            raise ConfigError(f"metamers.classes: {cfg.classes} are not all labels of the stimuli ({have}).")
+        index = np.flatnonzero(np.isin(main.labels, cfg.classes))
+        pool = main.subset(index)
+    try:
+        targets = index[balanced_subset(pool, cfg.targets)].tolist()
+    except ConfigError as exc:
+        raise ConfigError(f"metamers.targets: {exc}") from None
     generators = p.expand_specs(cfg.generators, "metamers.generators")
     for spec in generators:
         info = p.model(spec, "metamers.generators")
