@@ -160,7 +160,7 @@ def run_batch(
         with torch.no_grad():
             if kept is not None:  # screen on this step's activations, confirm on 8-bit images
                 ok, dq = _screened_check(act, param, kept, tfeat_all, tz, tz_all, refs, cfg,
-                                         crit), dist.detach()
+                                         crit, succeeded[act.positions] >= 0), dist.detach()
             else:
                 xa = param.image(act.index)
                 xq = quantize(xa) if cfg.quantize else xa
@@ -220,12 +220,13 @@ def _screened_check(
     act: ActiveSet, param: Any, kept: dict[tuple[int, str], torch.Tensor],
     tfeat_all: dict[tuple[int, str], torch.Tensor], tz: dict[tuple[int, str], torch.Tensor],
     tz_all: dict[tuple[int, str], torch.Tensor], refs: dict[int, torch.Tensor], cfg: LoopConfig,
-    crit: Criterion,
+    crit: Criterion, reached: np.ndarray,
 ) -> torch.Tensor:
-    """Criterion of the active rows: the rows whose activations in this step's forward already
-    pass are re-checked on their current 8-bit images (one forward on those rows only)."""
-    cand = feature_criterion(act, kept, tz, crit).cpu().numpy()
-    ok = np.zeros(len(act), dtype=bool)
+    """Whether each active row has reached the criterion: rows that reached it at an earlier
+    check count as reached; of the others, those whose activations in this step's forward pass
+    are confirmed on their current 8-bit images (one forward on those rows only)."""
+    cand = feature_criterion(act, kept, tz, crit).cpu().numpy() & ~reached
+    ok = reached.copy()
     if cand.any():
         sub = act.view(cand)
         xs = param.image(sub.index)
