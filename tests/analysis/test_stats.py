@@ -79,6 +79,16 @@ def test_u_shape_matches_numpy_least_squares(table):
     assert u.quadratic_p == pytest.approx(p, rel=1e-6)
     assert np.polyfit(x, y, 2)[0] == pytest.approx(u.quadratic, rel=1e-8)  # invariant to centring
     assert u.vertex == pytest.approx(x.mean() - beta[1] / (2 * beta[2]))
+    # Lind & Mehlum: slopes at both ends with their one-sided t-tests
+    cov = sigma2 * np.linalg.inv(design.T @ design)
+    for end, slope, p_one, side in ((xc.min(), u.slope_low, u.slope_low_p, "low"),
+                                    (xc.max(), u.slope_high, u.slope_high_p, "high")):
+        g = np.array([0.0, 1.0, 2 * end])
+        t = g @ beta / np.sqrt(g @ cov @ g)
+        assert slope == pytest.approx(g @ beta, rel=1e-9)
+        want = stats.t.cdf(t, len(y) - 3) if side == "low" else stats.t.sf(t, len(y) - 3)
+        assert p_one == pytest.approx(want, rel=1e-6)
+    assert u.u_test_p == max(u.slope_low_p, u.slope_high_p)
     assert u.r_z2 == pytest.approx(stats.pearsonr(z2(x), y)[0], rel=1e-10)
     assert u.r_linear == pytest.approx(stats.pearsonr(x, y)[0], rel=1e-10)
 
@@ -90,6 +100,13 @@ def test_u_shape_recognises_u_and_monotone():
     assert u.is_u and u.r_z2 > 0.9
     mono = u_shape(pd.DataFrame({"a": a, "y": np.exp(a) + 0.01 * rng.normal(size=300)}), "a", "y")
     assert mono.quadratic > 0 and not mono.vertex_inside and not mono.is_u
+    # a bend whose vertex is barely inside: b2 is significant but the fall at the low end is not
+    r2 = np.random.default_rng(2)
+    a2 = r2.uniform(-1, 1, 80)
+    bend = u_shape(pd.DataFrame({"a": a2, "y": (a2 + 0.9) ** 2 + 0.3 * r2.normal(size=80)}),
+                   "a", "y")
+    assert bend.quadratic_p < 1e-10 and bend.vertex_inside and bend.slope_low < 0
+    assert bend.slope_low_p > 0.05 and not bend.is_u
     flat = u_shape(pd.DataFrame({"a": a, "y": rng.normal(size=300)}), "a", "y")
     assert flat.quadratic_p > 0.01 and not flat.is_u
 

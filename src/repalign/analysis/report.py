@@ -213,7 +213,8 @@ def analyze_alignment(
         "table3": _wide(partial_df, downstream, metrics),
         "table4": _wide(z2_df, downstream, metrics),
         "u_shape": u_df.set_index(["y", "x"])[
-            ["quadratic", "quadratic_p", "vertex", "vertex_inside", "r_z2", "p_z2", "is_u"]
+            ["quadratic", "quadratic_p", "vertex", "vertex_inside", "u_test_p", "r_z2", "p_z2",
+             "is_u"]
         ],
     }  # fmt: skip
     files: list[Path] = []

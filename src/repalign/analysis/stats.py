@@ -6,7 +6,8 @@
 - :func:`z2`: ``z²(x) = (x - mean)² / sd²``, large for models far from the mean alignment on
   either side.
 - :func:`u_shape`: quadratic regression ``y = b0 + b1 x + b2 x²`` with the significance of
-  ``b2``, where its vertex lies, and the correlation of ``y`` with ``z²(x)``.
+  ``b2``, where its vertex lies, Lind & Mehlum's test of a U (falling at the low end, rising at
+  the high end) and the correlation of ``y`` with ``z²(x)``.
 
 Example:
     >>> import pandas as pd, numpy as np
@@ -14,7 +15,7 @@ Example:
     >>> a = rng.uniform(-1, 1, 200)
     >>> df = pd.DataFrame({"alignment": a, "fewshot": a**2 + 0.1 * rng.normal(size=200)})
     >>> u = u_shape(df, "alignment", "fewshot")
-    >>> u.quadratic > 0 and u.quadratic_p < 1e-6 and u.vertex_inside
+    >>> u.quadratic > 0 and u.quadratic_p < 1e-6 and u.vertex_inside and u.is_u
     True
 """
 
@@ -173,14 +174,18 @@ class UShape:
     Attributes:
         x, y: the columns.
         n: number of models.
-        intercept, linear, quadratic: ``b0``, ``b1`` and ``b2`` of
-            ``y = b0 + b1 x' + b2 x'²`` with x' = x - mean(x) (``x_mean``).
+        x_mean: mean of x (the fit uses x' = x - x_mean).
+        intercept, linear, quadratic: ``b0``, ``b1`` and ``b2`` of ``y = b0 + b1 x' + b2 x'²``.
         quadratic_se, quadratic_p: standard error and two-sided p-value of ``b2``.
-        vertex: the x at which the parabola turns, ``mean(x) - b1 / (2 b2)``.
-        vertex_inside: whether the vertex lies within the observed range of x (a U or an
-            inverted U rather than a monotone bend).
+        vertex: the x at which the parabola turns, ``x_mean - b1 / (2 b2)``.
+        vertex_inside: whether the vertex lies within the observed range of x.
+        slope_low, slope_high: slopes of the fit at the smallest and the largest x.
+        slope_low_p, slope_high_p: one-sided p-values that the slope at the low end is negative
+            and the one at the high end positive.
+        u_test_p: Lind & Mehlum's test of a U: the larger of the two one-sided p-values (a U
+            needs the fit to fall significantly at the low end *and* rise at the high end).
         r2_linear, r2_quadratic: R² of the linear and the quadratic fits.
-        r_z2, p_z2: Pearson correlation of ``y`` with ``z²(x)`` and its p-value.
+        r_z2, p_z2: Pearson correlation of ``y`` with ``z²(x)`` and its p-value (seed 000).
         r_linear, p_linear: Pearson correlation of ``y`` with ``x``.
     """
 
@@ -195,6 +200,11 @@ class UShape:
     quadratic_p: float
     vertex: float
     vertex_inside: bool
+    slope_low: float
+    slope_high: float
+    slope_low_p: float
+    slope_high_p: float
+    u_test_p: float
     r2_linear: float
     r2_quadratic: float
     r_z2: float
@@ -204,8 +214,8 @@ class UShape:
 
     @property
     def is_u(self) -> bool:
-        """A significant (p < 0.05) convex quadratic term whose vertex is inside the data."""
-        return self.quadratic > 0 and self.quadratic_p < 0.05 and self.vertex_inside
+        """Lind & Mehlum's test passes at the 5 % level: falling at the low end, rising at the high."""
+        return self.u_test_p < 0.05
 
     def as_dict(self) -> dict[str, Any]:
         """Flat dict for a DataFrame row (with ``is_u``)."""
@@ -216,8 +226,11 @@ def u_shape(df: pd.DataFrame, x: str, y: str) -> UShape:
     """Test for a U-shaped relation between ``x`` (alignment) and ``y`` (a downstream metric).
 
     Fits ``y = b0 + b1 x' + b2 x'²`` (x' = x - mean(x), which leaves ``b2`` and its p-value
-    unchanged and avoids collinearity) by least squares with Pingouin, and correlates ``y`` with
-    ``z²(x)`` as seed 000 does.
+    unchanged) by ordinary least squares (statsmodels). A significant ``b2`` alone also fits a
+    monotone curve that merely bends, so the U itself is tested as Lind & Mehlum (2010) do: the
+    slope ``b1 + 2 b2 x'`` must be significantly negative at the smallest x and significantly
+    positive at the largest (one-sided t-tests with the coefficients' covariance). The
+    correlation of ``y`` with ``z²(x)`` is reported as seed 000 does.
 
     Args:
         df: one row per model.
@@ -227,27 +240,35 @@ def u_shape(df: pd.DataFrame, x: str, y: str) -> UShape:
     Returns:
         :class:`UShape`.
     """
-    import pingouin as pg
+    import statsmodels.api as sm
+    from scipy import stats
 
     sub = _columns(df, [x, y], "u_shape")
     if len(sub) < 5:
         raise ShapeError(f"u_shape needs at least 5 models, received {len(sub)}.")
     xv, yv = sub[x].to_numpy(), sub[y].to_numpy()
     xc = xv - xv.mean()
-    design = pd.DataFrame({"x": xc, "x2": xc**2})
-    quad = pg.linear_regression(design, yv)
-    lin = pg.linear_regression(design[["x"]], yv)
-    pcol = "pval" if "pval" in quad.columns else "p_val"
-    b1, b2 = float(quad["coef"].iloc[1]), float(quad["coef"].iloc[2])
+    quad = sm.OLS(yv, np.column_stack([np.ones_like(xc), xc, xc**2])).fit()
+    lin = sm.OLS(yv, np.column_stack([np.ones_like(xc), xc])).fit()
+    b0, b1, b2 = (float(v) for v in quad.params)
+    cov = np.asarray(quad.cov_params())
+
+    def slope(at: float) -> tuple[float, float]:
+        grad = np.array([0.0, 1.0, 2.0 * at])
+        return float(grad @ quad.params), float(np.sqrt(grad @ cov @ grad))
+
+    (s_lo, se_lo), (s_hi, se_hi) = slope(xc.min()), slope(xc.max())
+    dof = quad.df_resid
+    p_lo = float(stats.t.cdf(s_lo / se_lo, dof))  # H1: slope < 0 at the low end
+    p_hi = float(stats.t.sf(s_hi / se_hi, dof))  # H1: slope > 0 at the high end
     vertex = float(xv.mean() - b1 / (2 * b2)) if b2 != 0 else float("nan")
-    cz = pg.corr(z2(xv), yv)
-    cl = pg.corr(xv, yv)
+    rz, pz = stats.pearsonr(z2(xv), yv)
+    rl, pl = stats.pearsonr(xv, yv)
     return UShape(
-        x=x, y=y, n=len(sub), x_mean=float(xv.mean()), intercept=float(quad["coef"].iloc[0]),
-        linear=b1, quadratic=b2,
-        quadratic_se=float(quad["se"].iloc[2]), quadratic_p=float(quad[pcol].iloc[2]),
-        vertex=vertex, vertex_inside=bool(xv.min() < vertex < xv.max()),
-        r2_linear=float(lin["r2"].iloc[0]), r2_quadratic=float(quad["r2"].iloc[0]),
-        r_z2=float(cz["r"].iloc[0]), p_z2=float(cz[_pvalue_column(cz)].iloc[0]),
-        r_linear=float(cl["r"].iloc[0]), p_linear=float(cl[_pvalue_column(cl)].iloc[0]),
+        x=x, y=y, n=len(sub), x_mean=float(xv.mean()), intercept=b0, linear=b1, quadratic=b2,
+        quadratic_se=float(quad.bse[2]), quadratic_p=float(quad.pvalues[2]), vertex=vertex,
+        vertex_inside=bool(xv.min() < vertex < xv.max()), slope_low=s_lo, slope_high=s_hi,
+        slope_low_p=p_lo, slope_high_p=p_hi, u_test_p=max(p_lo, p_hi),
+        r2_linear=float(lin.rsquared), r2_quadratic=float(quad.rsquared),
+        r_z2=float(rz), p_z2=float(pz), r_linear=float(rl), p_linear=float(pl),
     )  # fmt: skip

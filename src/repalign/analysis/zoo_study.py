@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,8 @@ class ZooStudy:
 
     Attributes:
         model_table: one row per model: name, config fields, ``clean_acc``,
-            ``robust_acc_l2``, ``robust_acc_linf`` and ``fewshot_<head>_<n>`` (mean accuracy).
+            ``robust_acc_l2``, ``robust_acc_linf``, ``fewshot_<head>_<n>`` (mean accuracy) and
+            ``included`` (whether the model entered the statistics).
         alignment: one row per model: ``model``, ``pearson``, ``spearman``, ``triplet``.
         few_shot: tidy few-shot results of every model (``model`` column added).
         analysis: the statistics across models.
@@ -108,6 +110,7 @@ def zoo_study(
     k: int = 5,
     seed: int = 0,
     device: str = "cpu",
+    min_clean_acc: float | None = None,
     out: str | Path | None = None,
     quiet: bool = True,
 ) -> ZooStudy:
@@ -123,6 +126,9 @@ def zoo_study(
         k: models per high/mid/low group.
         seed: seed of the image subset and of the few-shot draws.
         device: device for feature extraction and the few-shot heads.
+        min_clean_acc: leave models whose clean accuracy on digits 0-4 is below this out of
+            the statistics (training that collapsed to chance); they stay in ``model_table``
+            with ``included = False`` and a warning names them.
         out: folder for ``model_table.csv``, ``alignment.csv``, ``few_shot.csv`` and the
             analysis tables and figure (None: write nothing).
         quiet: hide progress bars.
@@ -178,11 +184,22 @@ def zoo_study(
     table = pd.DataFrame(rows)
     alignment = pd.DataFrame(align_rows)
     few = pd.concat(fs_rows, ignore_index=True)
+    table["included"] = True
+    if min_clean_acc is not None:
+        table["included"] = table["clean_acc"] >= min_clean_acc
+        if not table["included"].all():
+            left = table.loc[~table["included"], ["model", "clean_acc"]].values.tolist()
+            warnings.warn(
+                f"{len(left)} model(s) below clean accuracy {min_clean_acc} are left out of the "
+                f"statistics: {left}", stacklevel=2,
+            )
+    kept = table[table["included"]]
     downstream = [c for c in table.columns if c.startswith("fewshot_")]
     downstream += ["robust_acc_l2", "robust_acc_linf"]
     first = f"fewshot_{heads[0]}_{min(shots)}"
     analysis = analyze_alignment(
-        table[["model", "clean_acc", *downstream]], alignment, covar="clean_acc",
+        kept[["model", "clean_acc", *downstream]],
+        alignment[alignment["model"].isin(kept["model"])], covar="clean_acc",
         downstream=downstream, k=k, figure_y=first, out=out,
     )  # fmt: skip
     label = f"robust-model ensemble ({len(ref_names)} zoo models: mean cosine similarity)"

@@ -79,7 +79,7 @@ def _sweep(args: argparse.Namespace) -> int:
           f"already there, in {folder}")
     study = zoo_study(folder, list(table["name"]), shots=args.shots, repeats=args.repeats,
                       seed=args.seed, k=args.k, device=args.device, out=args.analysis_out,
-                      quiet=args.quiet)
+                      min_clean_acc=args.min_clean_acc, quiet=args.quiet)
     res = study.analysis
     print(f"alignment reference (a stand-in for human judgements): {study.reference}")
     for name, title in (("table3", "correlation with alignment given clean accuracy (0-4)"),
@@ -105,6 +105,9 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("-k", type=int, default=5, help="models in each high/mid/low group")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--min-clean-acc", type=float, default=None,
+                   help="leave models below this clean accuracy (collapsed training) out of the "
+                        "statistics")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_sweep)
 
