@@ -75,7 +75,7 @@ def z2(values: Any) -> np.ndarray:
         (N,) float64; its mean is 1.
 
     Example:
-        >>> z2([1.0, 2.0, 3.0]).tolist()
+        >>> z2([1.0, 2.0, 3.0]).round(6).tolist()
         [1.5, 0.0, 1.5]
     """
     x = as_array(values, "values", ndim=1, min_rows=2)
