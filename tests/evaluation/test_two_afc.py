@@ -142,3 +142,10 @@ def test_bad_inputs(make):
         two_afc(res, "ssim", human=np.zeros(3))
     with pytest.raises(UnknownNameError, match="Did you mean 'ssim'"):
         two_afc(res, "ssmi")
+
+
+def test_repeated_components_are_refused(make):
+    targets, seeds = _base(make, n=3)
+    res = make(targets, seeds, targets, ["a", "b", "c"])
+    with pytest.raises(ConfigError, match="must be distinct"):
+        two_afc(res, ["ssim", "ssim"])

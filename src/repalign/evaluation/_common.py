@@ -32,6 +32,7 @@ __all__ = [
     "resolve_observers",
     "summarize",
     "target_means",
+    "unique_targets",
 ]
 
 # table column -> MetamerResult attribute
@@ -63,6 +64,16 @@ def recipe_groups(result: MetamerResult) -> list[tuple[dict[str, str], np.ndarra
         key = tuple(getattr(result, attr)[i] for attr in RECIPE.values())
         groups.setdefault(key, []).append(i)
     return [(dict(zip(RECIPE, key, strict=True)), np.asarray(idx)) for key, idx in groups.items()]
+
+
+def unique_targets(result: MetamerResult) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """Distinct target ids (order of first appearance), the row of each one's first metamer, and
+    ``{id: position}``."""
+    first: dict[str, int] = {}
+    for i, t in enumerate(result.target_ids):
+        first.setdefault(t, i)
+    ids = list(first)
+    return ids, np.array(list(first.values()), dtype=np.int64), {t: k for k, t in enumerate(ids)}
 
 
 def target_means(values: np.ndarray, target_ids: Sequence[str]) -> np.ndarray:

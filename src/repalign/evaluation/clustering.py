@@ -26,7 +26,13 @@ from scipy.optimize import linear_sum_assignment
 from repalign._device import resolve_device
 from repalign.data.similarity_matrix import SimilarityMatrix
 from repalign.errors import ConfigError, ShapeError
-from repalign.evaluation._common import RECIPE, check_result, recipe_groups, summarize
+from repalign.evaluation._common import (
+    RECIPE,
+    check_result,
+    recipe_groups,
+    summarize,
+    unique_targets,
+)
 from repalign.metamers.result import MetamerResult
 from repalign.perceptual import DistanceSpec, get_distance
 
@@ -157,7 +163,8 @@ def clustering(
 
     Args:
         result: metamers with ``per_target`` repeats (``generate_metamers(..., repeats=2)``).
-        distance: perceptual distance spec used for the matching.
+        distance: perceptual distance spec used for the matching (a composite distance is
+            used as the mean of its components).
         hard: draw the most similar triples instead of random ones.
         hard_by: what "similar" means for ``hard``: None (``distance`` between targets), a
             distance spec, a :class:`~repalign.data.SimilarityMatrix` (rows named by target id,
@@ -183,9 +190,7 @@ def clustering(
         raise ConfigError(f"n_groups must be positive, received {n_groups}.")
     dev = resolve_device(device)
     dist = get_distance(distance, **distance_options)
-    uniq = list(dict.fromkeys(result.target_ids))
-    upos = {t: i for i, t in enumerate(uniq)}
-    first = np.array([result.target_ids.index(t) for t in uniq])
+    uniq, first, upos = unique_targets(result)
     target_d = None
     if hard:
         target_d = _target_dissimilarity(hard_by, result, uniq, first, dist, dev, batch_size)

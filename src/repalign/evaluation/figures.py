@@ -113,8 +113,8 @@ def plot_scores(df: pd.DataFrame, metric: str = "two_afc", *, hue: str = "regula
 def plot_transfer(df: pd.DataFrame, metric: str = "accuracy_metamers", *,
                   split: str = "regularizer", path: str | Path | None = None,
                   formats: Sequence[str] = ("png", "svg"), cmap: str = "viridis") -> Any:
-    """Heatmap of ``metric``: rows generator@layer, columns observers, one panel per ``split``
-    value (regularizer); values written in the cells."""
+    """Heatmap of ``metric``: rows generator@layer, columns observers, one panel (stacked
+    vertically) per ``split`` value (regularizer); values written in the cells."""
     from matplotlib.figure import Figure
 
     sub = _select(df, metric)
@@ -123,9 +123,9 @@ def plot_transfer(df: pd.DataFrame, metric: str = "accuracy_metamers", *,
     splits = list(dict.fromkeys(sub[split])) if split in sub.columns else [None]
     rows = list(dict.fromkeys(f"{g}@{lay}" for g, lay in zip(sub.generator, sub.layer, strict=True)))
     cols = list(dict.fromkeys(sub.observer))
-    fig = Figure(figsize=(1.0 + 0.7 * len(cols) * len(splits), 1.2 + 0.45 * len(rows)),
+    fig = Figure(figsize=(2.5 + 0.55 * len(cols), len(splits) * (1.6 + 0.4 * len(rows))),
                  constrained_layout=True)
-    axes = np.atleast_1d(fig.subplots(1, len(splits), squeeze=False)[0])
+    axes = np.atleast_1d(fig.subplots(len(splits), 1, squeeze=False)[:, 0])
     vmin, vmax = float(np.nanmin(sub.value)), float(np.nanmax(sub.value))
     image = None
     for ax, sv in zip(axes, splits, strict=True):
@@ -144,7 +144,7 @@ def plot_transfer(df: pd.DataFrame, metric: str = "accuracy_metamers", *,
         ax.set_xticks(range(len(cols)))
         ax.set_xticklabels(cols, rotation=60, ha="right", fontsize=6)
         ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels(rows if ax is axes[0] else [], fontsize=6)
+        ax.set_yticklabels(rows, fontsize=6)
         ax.set_xlabel("observer")
         ax.set_title(f"{metric}" + (f" — {split} {sv}" if sv is not None else ""), fontsize=8)
     if image is not None:

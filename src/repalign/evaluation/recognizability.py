@@ -30,6 +30,7 @@ from repalign.evaluation._common import (
     recipe_groups,
     resolve_observers,
     summarize,
+    unique_targets,
 )
 from repalign.metamers.result import MetamerResult
 
@@ -76,9 +77,7 @@ def recognizability(
     labels = np.asarray(result.target_labels)
     if label_map is not None:
         labels = np.array([label_map.get(int(v), -1) for v in labels])
-    uniq = list(dict.fromkeys(result.target_ids))
-    first = np.array([result.target_ids.index(t) for t in uniq])
-    upos = {t: i for i, t in enumerate(uniq)}
+    _, first, upos = unique_targets(result)
     rows = []
     kw: dict[str, Any] = {"n_boot": n_boot, "level": level, "seed": seed}
     for model in models:

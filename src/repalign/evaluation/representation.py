@@ -41,6 +41,7 @@ from repalign.evaluation._common import (
     resolve_observers,
     summarize,
     target_means,
+    unique_targets,
 )
 from repalign.metamers.criterion import STATISTICS, standardize_rows
 from repalign.metamers.result import MetamerResult
@@ -145,9 +146,7 @@ def representation_test(
         raise ConfigError(f"n_perm must be at least 1, received {n_perm}.")
     dev = resolve_device(device)
     models = resolve_observers(observers, dev)
-    uniq = list(dict.fromkeys(result.target_ids))
-    upos = {t: i for i, t in enumerate(uniq)}
-    first = np.array([result.target_ids.index(t) for t in uniq])
+    _, first, upos = unique_targets(result)
     kw: dict[str, Any] = {"n_boot": n_boot, "level": level, "seed": seed}
     rows = []
     for model in models:

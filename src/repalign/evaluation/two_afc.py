@@ -143,6 +143,9 @@ def two_afc(
     dev = resolve_device(device)
     dist = get_distance(distance, **distance_options)
     comps = dist.components()
+    names = [c.name for c in comps]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"The distances averaged must be distinct, received {names}.")
     d_t = {c.name: paired_distances(c, result.images, result.targets, dev, batch_size) for c in comps}
     d_s = {c.name: paired_distances(c, result.images, result.seeds, dev, batch_size) for c in comps}
     choice = {name: decisions(d_t[name], d_s[name], ties) for name in d_t}
