@@ -245,13 +245,15 @@ class GLocal(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             val = _triplets(validation, n, "validation")
         xl = None if x_local is None else _features(x_local, "x_local", d)
         device = resolve_device(self.device)
-        self.mean_ = float(x.mean())
-        self.std_ = float(x.std())
-        if self.std_ == 0.0:
+        mean, std = float(x.mean()), float(x.std())
+        if std == 0.0:
             raise ShapeError("X is constant (its std is 0); gLocal cannot standardise it.")
-        to_t = lambda a: torch.as_tensor((a - self.mean_) / self.std_, dtype=torch.float32).to(device)  # noqa: E731
-        xt = to_t(x)
-        xlt = to_t(xl) if xl is not None else xt
+
+        def standardised(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor((a - mean) / std, dtype=torch.float32).to(device)
+
+        xt = standardised(x)
+        xlt = standardised(xl) if xl is not None else xt
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         t0 = time.perf_counter()
         w, b, history, best = train_glocal(
@@ -262,6 +264,7 @@ class GLocal(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             cfg,
             generator,
         )
+        self.mean_, self.std_ = mean, std
         self.W_ = w.double().cpu().numpy()
         self.b_ = np.zeros(d) if b is None else b.double().cpu().numpy()
         self.history_ = pd.DataFrame(history)
