@@ -97,7 +97,8 @@ def test_frozen_samples_no_longer_change(tiny_cnn, images):
     steps = res.steps_to_success
     assert (steps > 0).all() and len(set(steps)) > 1  # samples freeze at different checks
     assert all(s % 10 == 0 for s in steps)
-    assert len(rec.before) == max(steps) == res.config["steps_run"][0]
+    # a check judges the image after s updates; the loop stops after the update of that step
+    assert len(rec.before) == max(steps) + 1 == res.config["steps_run"][0]
     early = [(i, s) for i, s in enumerate(steps) if s < max(steps)]
     assert early
     for i, s in early:
@@ -119,7 +120,7 @@ def test_screened_checks_agree_with_full_checks(tiny_cnn, images):
     full = _gen(tiny_cnn, images, stop=lambda size: (lambda step, dist, success, **_: success), **kw)
     assert screened.success.all() and full.success.all()
     diff = screened.steps_to_success - full.steps_to_success
-    assert ((diff == 0) | (diff == 10)).all() and (diff == 0).mean() > 0.5
+    assert (diff % 10 == 0).all() and (diff >= 0).all() and (diff == 0).mean() > 0.8
 
 
 def test_feather_preset_takes_the_published_steps_scaled_down(tiny_cnn, images, null):

@@ -129,7 +129,8 @@ def run_batch(
     step = 0
     prescreen = cfg.prescreen and cfg.transforms is None
     for step in progress(range(cfg.steps), quiet=cfg.quiet, desc="metamers", total=cfg.steps):
-        check = (step + 1) % cfg.check_every == 0 or step + 1 == cfg.steps
+        # a check judges this step's image x (after `step` updates), before it is updated
+        check = step > 0 and step % cfg.check_every == 0
         for group in opt.param_groups:
             group["lr"] = cfg.lr * sched(step)
         x = param.image(act.index)
@@ -148,6 +149,9 @@ def run_batch(
                 _put(last_loss, act.index, loss.detach())
                 hist[h] = last_loss
                 h += 1
+            if check:
+                x_pre = x.detach().clone()
+                p_pre = [p.detach().clone() for p in param.params]
         opt.step()
         with torch.no_grad():
             param.project()
@@ -159,24 +163,28 @@ def run_batch(
         # -- check: the only place values come back to the host ---------------------------------
         with torch.no_grad():
             if kept is not None:  # screen on this step's activations, confirm on 8-bit images
-                ok, dq = _screened_check(act, param, kept, tfeat_all, tz, tz_all, refs, cfg,
-                                         crit, succeeded[act.positions] >= 0), dist.detach()
+                ok, dq = _screened_check(act, x_pre, kept, tfeat_all, tz_all, refs, cfg, crit,
+                                         succeeded[act.positions] >= 0), dist.detach()
             else:
-                xa = param.image(act.index)
-                xq = quantize(xa) if cfg.quantize else xa
+                xq = quantize(x_pre) if cfg.quantize else x_pre
                 dq, ok_full = evaluate(act, xq, tfeat, cfg.objective, amp=cfg.amp,
                                        criterion=crit, ref_labels=refs, target_z=tz)
                 ok = ok_full if ok_full is not None else torch.zeros_like(dq, dtype=torch.bool)
-            done = stop(step + 1, dist=dq, loss=loss.detach(), success=ok, rows=act.index)
+            done = stop(step, dist=dq, loss=loss.detach(), success=ok, rows=act.index)
             _put(last_loss, act.index, loss.detach())
             if sched.needs_loss:
-                sched.observe(step + 1, float(loss.detach().mean()))
+                sched.observe(step, float(loss.detach().mean()))
             ok_np, done_np = ok.cpu().numpy(), done.cpu().numpy()
         new = act.positions[ok_np & (succeeded[act.positions] < 0)]
-        succeeded[new] = step + 1
+        succeeded[new] = step
         if not done_np.any():
             continue
-        with torch.no_grad():
+        with torch.no_grad():  # frozen samples keep the image that was judged (before the update)
+            done_idx = torch.as_tensor(act.positions[done_np], dtype=torch.long, device=dev)
+            local = torch.as_tensor(np.flatnonzero(done_np), dtype=torch.long, device=dev)
+            for p, pre in zip(param.params, p_pre, strict=True):
+                rows = pre if act.index is None else pre.index_select(0, act.index)
+                p.index_copy_(0, done_idx, rows.index_select(0, local))
             frozen = np.sort(np.concatenate([
                 frozen_idx.cpu().numpy() if frozen_idx is not None else np.zeros(0, np.int64),
                 act.positions[done_np],
@@ -188,7 +196,7 @@ def run_batch(
             break
         tfeat, tz = act.target_features(tfeat_all), act.target_features(tz_all)
         targets_act, seeds_act = act.take(targets), act.take(seeds_img)
-    steps_run = step + 1 if cfg.steps else 0
+    steps_run = step + 1
     if h < len(hist_steps):
         hist[h:] = last_loss
     with torch.no_grad():
@@ -204,6 +212,10 @@ def run_batch(
         dist, ok_final = evaluate(act, final, tfeat, cfg.objective, amp=cfg.amp, criterion=crit,
                                   ref_labels=refs, target_z=tz)
         ok = ok_final if ok_final is not None else torch.zeros_like(dist, dtype=torch.bool)
+    reached_at_end = ok.cpu().numpy() & (succeeded < 0)
+    if frozen_idx is not None:
+        reached_at_end[frozen_idx.cpu().numpy()] = False
+    succeeded[reached_at_end] = steps_run  # first held for the image after the last update
     return BatchOutcome(
         images=final.cpu(),
         seeds=seeds_img.clamp(0, 1).cpu(),
@@ -217,26 +229,27 @@ def run_batch(
 
 
 def _screened_check(
-    act: ActiveSet, param: Any, kept: dict[tuple[int, str], torch.Tensor],
-    tfeat_all: dict[tuple[int, str], torch.Tensor], tz: dict[tuple[int, str], torch.Tensor],
-    tz_all: dict[tuple[int, str], torch.Tensor], refs: dict[int, torch.Tensor], cfg: LoopConfig,
-    crit: Criterion, reached: np.ndarray,
+    act: ActiveSet, x: torch.Tensor, kept: dict[tuple[int, str], torch.Tensor],
+    tfeat_all: dict[tuple[int, str], torch.Tensor], tz_all: dict[tuple[int, str], torch.Tensor],
+    refs: dict[int, torch.Tensor], cfg: LoopConfig, crit: Criterion, reached: np.ndarray,
 ) -> torch.Tensor:
-    """Whether each active row has reached the criterion: rows that reached it at an earlier
-    check count as reached; of the others, those whose activations in this step's forward pass
-    are confirmed on their current 8-bit images (one forward on those rows only)."""
-    cand = feature_criterion(act, kept, tz, crit).cpu().numpy() & ~reached
+    """Whether each active row (images ``x``) has reached the criterion. Rows that reached it at
+    an earlier check count as reached; of the others, those whose activations in this step's
+    forward (of the same images) pass are confirmed on their 8-bit images, with one forward on
+    those rows only."""
+    cand = feature_criterion(act, kept, act.target_features(tz_all), crit).cpu().numpy()
+    cand &= ~reached
     ok = reached.copy()
     if cand.any():
         sub = act.view(cand)
-        xs = param.image(sub.index)
+        xs = x.index_select(0, torch.as_tensor(np.flatnonzero(cand), device=x.device))
         xq = quantize(xs) if cfg.quantize else xs
         _, ok_sub = evaluate(sub, xq, sub.target_features(tfeat_all), cfg.objective, amp=cfg.amp,
                              criterion=crit, ref_labels=refs,
                              target_z=sub.target_features(tz_all))
         if ok_sub is not None:
             ok[cand] = ok_sub.cpu().numpy()
-    return torch.as_tensor(ok, device=tz_all[next(iter(tz_all))].device)
+    return torch.as_tensor(ok, device=x.device)
 
 
 def _put(full: torch.Tensor, index: torch.Tensor | None, values: torch.Tensor) -> None:
