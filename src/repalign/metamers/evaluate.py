@@ -82,10 +82,13 @@ class ActiveSet:
         n_all = len(self.rows)
         self.index = None if len(self.positions) == n_all else self._t(self.positions)
         self.model_w = self._take(self.model_w_all)
+        # fast path: one model whose weight is 1 for every row (no combination needed)
+        self.single = len(self.plan.models) == 1 and bool((self.model_w == 1).all())
         self.sel: list[torch.Tensor | None] = []  # per model: positions within the active rows
         self.global_sel: list[torch.Tensor | None] = []  # per model: positions within the batch
         self.count: list[int] = []
         self.tap_w: list[torch.Tensor] = []  # per model: (n_u, n_layers_u)
+        self.ones: list[list[bool]] = []  # per model and layer: weight 1 for every row
         for m in range(len(self.plan.models)):
             mask = np.isin(self.positions, self.model_rows_all[m])
             local = np.flatnonzero(mask)
@@ -96,7 +99,9 @@ class ActiveSet:
             gsel = None if len(glob) == n_all else self._t(glob)
             self.global_sel.append(gsel)
             w = self.tap_w_all[:, self.tap_ids[m]]
-            self.tap_w.append(w if gsel is None else w.index_select(0, gsel))
+            w = w if gsel is None else w.index_select(0, gsel)
+            self.tap_w.append(w)
+            self.ones.append([bool((w[:, k] == 1).all()) for k in range(w.shape[1])])
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -159,10 +164,11 @@ def evaluate(
         xu = x if sel is None else x.index_select(0, sel)
         feats, logits = forward_model(model, xu, act.layers[u], logits=need_logits, amp=amp)
         w = act.tap_w[u]
-        d = x.new_zeros(xu.shape[0])
+        d: torch.Tensor | None = None
         for k, layer in enumerate(act.layers[u]):
             f, t = feats[layer].float(), target_feats[(u, layer)]
-            d = d + objective(f, t) * w[:, k]
+            term = objective(f, t) if act.ones[u][k] else objective(f, t) * w[:, k]
+            d = term if d is None else d + term
             if keep is not None:
                 keep[(u, layer)] = f.detach()
             if criterion is not None and ok is not None:
@@ -173,7 +179,10 @@ def evaluate(
             ref, gsel = ref_labels[u], act.global_sel[u]
             ref = ref if gsel is None else ref.index_select(0, gsel)
             ok = _and_rows(ok, logits.argmax(dim=1) == ref, sel)
+        d = x.new_zeros(xu.shape[0]) if d is None else d
         per_model.append(d if sel is None else x.new_zeros(n).index_copy(0, sel, d))
+    if act.single:
+        return per_model[0], ok
     e = torch.stack(per_model, dim=1)
     if act.combine == "max":
         dist = torch.where(act.model_w > 0, e * act.model_w, e.new_full((), -torch.inf)).amax(1)

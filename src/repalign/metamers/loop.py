@@ -146,8 +146,11 @@ def run_batch(
             if keep_best and best_loss is not None and best_img is not None:
                 _track_best(act, x.detach(), loss.detach(), best_loss, best_img)
             if h < len(hist_steps) and step == hist_steps[h]:
-                _put(last_loss, act.index, loss.detach())
-                hist[h] = last_loss
+                if act.index is None:
+                    hist[h] = loss.detach()
+                else:
+                    _put(last_loss, act.index, loss.detach())
+                    hist[h] = last_loss
                 h += 1
             if check:
                 x_pre = x.detach().clone()
@@ -171,10 +174,11 @@ def run_batch(
                                        criterion=crit, ref_labels=refs, target_z=tz)
                 ok = ok_full if ok_full is not None else torch.zeros_like(dq, dtype=torch.bool)
             done = stop(step, dist=dq, loss=loss.detach(), success=ok, rows=act.index)
-            _put(last_loss, act.index, loss.detach())
+            _put(last_loss, act.index, loss.detach())  # frozen rows keep their last loss
             if sched.needs_loss:
                 sched.observe(step, float(loss.detach().mean()))
-            ok_np, done_np = ok.cpu().numpy(), done.cpu().numpy()
+            both = torch.stack([ok, done]).cpu().numpy()  # one transfer
+            ok_np, done_np = both[0], both[1]
         new = act.positions[ok_np & (succeeded[act.positions] < 0)]
         succeeded[new] = step
         if not done_np.any():
