@@ -149,3 +149,14 @@ def test_presets_use_the_perceptual_registry(monkeypatch):
     with pytest.warns(UserWarning, match="uses 'ssim' instead"):
         fallback = R.resolve_perceptual("auto")
     torch.testing.assert_close(fallback(target, seed), real("ssim")(target, seed))
+
+
+@pytest.mark.parametrize("name", ["adversarial", "seed_anchored"])
+def test_string_spec_with_a_model_distance_names_the_distance(name, monkeypatch):
+    """A distance spec that itself contains colons (model:SOURCE:NAME@LAYER) is built and named."""
+    import repalign.perceptual as P
+
+    built = P.get_distance("pixel_l2")
+    monkeypatch.setattr(P, "get_distance", lambda spec: built if spec == "model:zoo:x@flatten" else None)
+    loss = R.build_loss(f"{name}:distance=model:zoo:x@flatten")
+    assert "pixel_l2" in loss.name

@@ -120,6 +120,11 @@ def resolve_perceptual(distance: Any) -> Callable[[torch.Tensor, torch.Tensor], 
     return get_distance(distance)
 
 
+def _distance_name(distance: Any) -> str:
+    """The readable name of a built perceptual distance (its spec, e.g. ``model:zoo:x@layer``)."""
+    return str(getattr(distance, "name", None) or getattr(distance, "__name__", "perceptual"))
+
+
 @REGULARIZERS.register("none", kind="preset")
 def _none() -> Term:
     return DIST
@@ -160,7 +165,7 @@ def _adversarial(scale: float | str = "auto", distance: Any = "auto") -> Term:
             full.index_copy_(0, c.rows, s)
         return c.dist - s * p
 
-    return Term(fn, f"dist - s*{spec_name(distance)}(x, target)")
+    return Term(fn, f"dist - s*{_distance_name(perceptual)}(x, target)")
 
 
 @REGULARIZERS.register("seed_anchored", kind="preset")
@@ -172,7 +177,7 @@ def _seed_anchored(weight: float = 10.0, distance: Any = "auto") -> Term:
             raise ConfigError("The seed_anchored regularizer needs the seed images.")
         return c.dist + weight * perceptual(c.x, c.seed)
 
-    return Term(fn, f"dist + {weight:g}*{spec_name(distance)}(x, seed)")
+    return Term(fn, f"dist + {weight:g}*{_distance_name(perceptual)}(x, seed)")
 
 
 def build_loss(spec: Any = "none") -> Term:
