@@ -97,16 +97,24 @@ def _log_file(path: Path) -> Iterator[None]:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
-    root = logging.getLogger("repalign")
-    before = root.level
-    if root.getEffectiveLevel() > logging.INFO:
-        root.setLevel(logging.INFO)
-    root.addHandler(handler)
+    logger = logging.getLogger("repalign")
+    before = logger.level
+    shown = logger.getEffectiveLevel()
+    # the file wants INFO; the console keeps showing only what it showed before
+    console = [h for h in logging.getLogger().handlers if h.level < shown]
+    levels = [h.level for h in console]
+    for h in console:
+        h.setLevel(shown)
+    if shown > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
     try:
         yield
     finally:
-        root.removeHandler(handler)
-        root.setLevel(before)
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+        for h, level in zip(console, levels, strict=True):
+            h.setLevel(level)
         handler.close()
 
 
