@@ -54,7 +54,8 @@ def test_human_files_as_reference(human_files, tmp_path):
 
     cfg = _config(human_files)
     cfg_path.write_text(yaml.safe_dump(cfg))  # triplets.csv is found next to the config file
-    run_study(cfg_path, out=tmp_path / "run", report=False, quiet=True)
+    run = run_study(cfg_path, out=tmp_path / "run", quiet=True)
+    assert run.report is not None and "Alignment with human" in run.report.read_text()
     df = load_results(tmp_path / "run")
     sim = df[(df["stage"] == "similarity")]
     assert set(sim["other"]) == {"human"}

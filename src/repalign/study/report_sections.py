@@ -35,7 +35,7 @@ class ReportData:
             if key not in df.columns:
                 return df.iloc[0:0]
             df = df[df[key] == value]
-        return df.dropna(axis=1, how="all")
+        return df.dropna(axis=1, how="all") if len(df) else df
 
 
 def _short(spec: str) -> str:
