@@ -112,3 +112,20 @@ def test_config_is_frozen():
     cfg = load_config(MINIMAL)
     with pytest.raises(Exception, match="frozen"):
         cfg.seed = 2  # type: ignore[misc]
+
+
+def test_shipped_configurations_are_valid():
+    """The demo's configuration (read the way `repalign demo` reads it) and the examples."""
+    from importlib import resources
+    from pathlib import Path
+
+    with resources.as_file(resources.files("repalign.examples").joinpath("quickstart.toml")) as path:
+        demo = load_config(path)
+    assert demo.models.specs == ["zoo:*"] and demo.output == "repalign_demo"
+    assert len(demo.metamers.regularizers) == 3 and len(demo.metamers.inits) >= 2
+    assert len(demo.metamers.optimizers) == 2 and len(demo.metamers.layers) == 2
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for name in ("ray_study.toml", "own_models.yaml"):
+        cfg = load_config(examples / name)
+        assert cfg.name
+    assert load_config(examples / "ray_study.toml").executor.kind == "ray"
