@@ -30,7 +30,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, report
 
-from repalign.similarity import cka, odd_one_out_accuracy, rdm, triplet_agreement
+from repalign.similarity import (
+    cka,
+    odd_one_out_accuracy,
+    odd_one_out_correct,
+    rdm,
+    triplet_agreement,
+)
 from repalign.similarity.triplets import _from_rows
 
 
@@ -102,7 +108,7 @@ def bench_odd_one_out(rng: np.random.Generator) -> dict[str, Any]:
         s01, s02, s12 = _from_rows(x, part, "cosine")
         return (s01 > s02) & (s01 > s12)
 
-    assert np.array_equal(gather(), odd_one_out_accuracy(x, part, per_triplet=True))
+    assert np.array_equal(gather(), odd_one_out_correct(x, part))
     t_gather = best_time(gather, repeats=1, warmup=0) * len(trip) / len(part)
     return {"n_objects": n, "n_triplets": len(trip), "dim": 512, "accuracy": acc,
             "time_s": t_fast, "per_triplet_gather_s_scaled": t_gather,

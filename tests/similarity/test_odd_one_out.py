@@ -39,7 +39,7 @@ def test_matches_brute_force(rng, monkeypatch, similarity, path):
     x = rng.normal(size=(30, 4))
     t = _triplets(rng, 30, 300)
     expected = _brute_force(x, t, similarity)
-    got = odd_one_out_accuracy(x, t, similarity, per_triplet=True)
+    got = odd_one_out_correct(x, t, similarity)
     assert got.dtype == bool and np.array_equal(got, expected)
     assert odd_one_out_accuracy(x, t, similarity) == pytest.approx(expected.mean(), abs=0)
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from repalign.errors import ShapeError, UnknownNameError
-from repalign.similarity import rdm, rsm, triplet_agreement, triplet_agreement_sampled
+from repalign.similarity import (
+    rdm,
+    rsm,
+    triplet_agreement,
+    triplet_agreement_per_anchor,
+    triplet_agreement_sampled,
+)
 from repalign.similarity.triplet_agreement import agreement_counts, triplet_agreement_from_counts
 
 
@@ -45,7 +51,7 @@ def test_exact_matches_brute_force(rng, ties, n, with_ties):
     dx, dy = rdm(x, "sqeuclidean"), rdm(y, "sqeuclidean")
     total, per = _brute(dx, dy, ties)
     assert triplet_agreement(dx, dy, ties, kind="dissimilarity") == pytest.approx(total, abs=1e-12)
-    got = triplet_agreement(dx, dy, ties, per_anchor=True, kind="dissimilarity")
+    got = triplet_agreement_per_anchor(dx, dy, ties, kind="dissimilarity")
     np.testing.assert_allclose(got, per, atol=1e-12)
     # the same through features with the squared-Euclidean metric
     assert triplet_agreement(x, y, ties, metric="sqeuclidean") == pytest.approx(total, abs=1e-12)
@@ -64,7 +70,7 @@ def test_bootstrap_copies_drop_triplets_with_repeated_stimuli(rng, ties):
 def test_half_rule_is_one_plus_tau_a_over_two(rng):
     x, y = rng.integers(0, 4, (12, 2)).astype(float), rng.normal(size=(12, 2))
     dx, dy = rdm(x), rdm(y)
-    per = triplet_agreement(dx, dy, "half", per_anchor=True, kind="dissimilarity")
+    per = triplet_agreement_per_anchor(dx, dy, "half", kind="dissimilarity")
     for i in range(12):
         others = np.delete(np.arange(12), i)
         a, b = dx[i, others], dy[i, others]

@@ -11,7 +11,7 @@ def _triplets(args: argparse.Namespace) -> int:
     from scipy.stats import binomtest
 
     from repalign.data.triplets import load_triplets
-    from repalign.similarity import odd_one_out_accuracy
+    from repalign.similarity import odd_one_out_correct
     from repalign.similarity.inputs import load_representation
 
     x = load_representation(args.features, kind=args.kind, layer=args.layer)
@@ -22,7 +22,7 @@ def _triplets(args: argparse.Namespace) -> int:
         sortind = np.load(args.sortind, allow_pickle=False)
     triplets = load_triplets(args.triplets, index_base=args.index_base, n_objects=len(x),
                              layout=args.layout, sortind=sortind)
-    correct = odd_one_out_accuracy(x, triplets, args.similarity, per_triplet=True, kind=args.kind)
+    correct = odd_one_out_correct(x, triplets, args.similarity, kind=args.kind)
     hits = int(correct.sum())
     ci = binomtest(hits, len(correct)).proportion_ci(confidence_level=0.95, method="wilson")
     how = f"{args.similarity} similarity" if args.kind == "features" else f"{args.kind} matrix"

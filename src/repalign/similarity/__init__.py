@@ -20,6 +20,7 @@ from repalign.similarity.rsa import rsa_correlation
 from repalign.similarity.triplet_agreement import (
     SampledAgreement,
     triplet_agreement,
+    triplet_agreement_per_anchor,
     triplet_agreement_sampled,
 )
 from repalign.similarity.triplets import odd_one_out_accuracy, odd_one_out_correct
@@ -49,5 +50,6 @@ __all__ = [
     "to_matrix",
     "to_vector",
     "triplet_agreement",
+    "triplet_agreement_per_anchor",
     "triplet_agreement_sampled",
 ]

@@ -27,7 +27,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any
 
 import numpy as np
 
@@ -123,20 +123,20 @@ def agreement_counts(dx: np.ndarray, dy: np.ndarray, groups: Any = None, *,
     )
 
 
-def triplet_agreement_from_counts(c: ConcordanceCounts, ties: str = "half", *,
-                                  per_anchor: bool = False) -> Any:
-    """Agreement (overall float, or (n,) per anchor) from per-anchor counts under a tie rule."""
+def _agreement_terms(c: ConcordanceCounts, ties: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-anchor numerator and denominator of the agreement under a tie rule."""
     _check_ties(ties)
     tied = c.pairs - c.concordant - c.discordant
     if ties == "exclude":
-        num, den = c.concordant.astype(float), (c.concordant + c.discordant).astype(float)
-    elif ties == "strict":
-        num, den = c.concordant.astype(float), c.pairs.astype(float)
-    else:
-        num, den = c.concordant + 0.5 * tied, c.pairs.astype(float)
-    if per_anchor:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        return c.concordant.astype(float), (c.concordant + c.discordant).astype(float)
+    if ties == "strict":
+        return c.concordant.astype(float), c.pairs.astype(float)
+    return c.concordant + 0.5 * tied, c.pairs.astype(float)
+
+
+def triplet_agreement_from_counts(c: ConcordanceCounts, ties: str = "half") -> float:
+    """Overall agreement from per-anchor counts under a tie rule."""
+    num, den = _agreement_terms(c, ties)
     total = float(den.sum())
     if total == 0:
         raise ShapeError(
@@ -144,6 +144,13 @@ def triplet_agreement_from_counts(c: ConcordanceCounts, ties: str = "half", *,
             "stimuli); use ties='half' or provide distinct representations."
         )
     return float(num.sum() / total)
+
+
+def anchor_agreement_from_counts(c: ConcordanceCounts, ties: str = "half") -> np.ndarray:
+    """(n,) agreement of each anchor from per-anchor counts (NaN where nothing can be scored)."""
+    num, den = _agreement_terms(c, ties)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def _prepare(x: Any, y: Any, kind: str | tuple[str, str], metric: str
@@ -154,26 +161,15 @@ def _prepare(x: Any, y: Any, kind: str | tuple[str, str], metric: str
     return dx, dy
 
 
-@overload
-def triplet_agreement(x: Any, y: Any, ties: str = ..., per_anchor: Literal[False] = ..., *,
-                      kind: str | tuple[str, str] = ..., metric: str = ..., n_jobs: int | None = ...) -> float: ...
-
-
-@overload
-def triplet_agreement(x: Any, y: Any, ties: str = ..., per_anchor: Literal[True] = ..., *,
-                      kind: str | tuple[str, str] = ..., metric: str = ..., n_jobs: int | None = ...) -> np.ndarray: ...
-
-
-def triplet_agreement(x: Any, y: Any, ties: str = "half", per_anchor: bool = False, *,
+def triplet_agreement(x: Any, y: Any, ties: str = "half", *,
                       kind: str | tuple[str, str] = "features", metric: str = "euclidean",
-                      n_jobs: int | None = None) -> float | np.ndarray:
+                      n_jobs: int | None = None) -> float:
     """Exact share of all ``n (n - 1) (n - 2) / 2`` triplets on which x and y agree.
 
     Args:
         x: (n, Dx) features, or an (n, n) similarity/dissimilarity matrix (see ``kind``).
         y: (n, Dy) features, or an (n, n) matrix of the same kind.
         ties: ``"half"``, ``"strict"`` or ``"exclude"`` (see the module docstring).
-        per_anchor: return the (n,) agreement of each anchor stimulus instead of the total.
         kind: ``"features"``, ``"similarity"`` or ``"dissimilarity"``, or a pair
             ``(kind_x, kind_y)``.
         metric: dissimilarity for features (``"euclidean"`` as in Sucholutsky et al.; see
@@ -181,8 +177,8 @@ def triplet_agreement(x: Any, y: Any, ties: str = "half", per_anchor: bool = Fal
         n_jobs: threads (None: up to the number of CPUs).
 
     Returns:
-        Agreement in [0, 1] (1 for a representation with itself when it has no ties), or the
-        (n,) per-anchor values.
+        Agreement in [0, 1] (1 for a representation with itself when it has no ties); see
+        :func:`triplet_agreement_per_anchor` for the value of each anchor stimulus.
 
     Raises:
         ShapeError: different numbers of stimuli, fewer than 3, NaN/Inf, non-square or
@@ -197,8 +193,27 @@ def triplet_agreement(x: Any, y: Any, ties: str = "half", per_anchor: bool = Fal
     """
     _check_ties(ties)
     dx, dy = _prepare(x, y, kind, metric)
-    counts = agreement_counts(dx, dy, n_jobs=n_jobs)
-    return triplet_agreement_from_counts(counts, ties, per_anchor=per_anchor)
+    return triplet_agreement_from_counts(agreement_counts(dx, dy, n_jobs=n_jobs), ties)
+
+
+def triplet_agreement_per_anchor(x: Any, y: Any, ties: str = "half", *,
+                                 kind: str | tuple[str, str] = "features",
+                                 metric: str = "euclidean",
+                                 n_jobs: int | None = None) -> np.ndarray:
+    """(n,) exact triplet agreement of each anchor stimulus ``i`` over its pairs ``{j, k}``.
+
+    Arguments as :func:`triplet_agreement`. With ``ties="exclude"`` an anchor whose pairs are
+    all tied is NaN.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(20, 3))
+        >>> triplet_agreement_per_anchor(x, x).shape
+        (20,)
+    """
+    _check_ties(ties)
+    dx, dy = _prepare(x, y, kind, metric)
+    return anchor_agreement_from_counts(agreement_counts(dx, dy, n_jobs=n_jobs), ties)
 
 
 @dataclass(frozen=True)

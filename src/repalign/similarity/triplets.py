@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Literal, overload
+from typing import Any
 
 import numpy as np
 
@@ -88,18 +88,8 @@ def odd_one_out_correct(x: Any, triplets: Any, similarity: str = "cosine", *,
     return (s01 > s02) & (s01 > s12)
 
 
-@overload
-def odd_one_out_accuracy(x: Any, triplets: Any, similarity: str = ...,
-                         per_triplet: Literal[False] = ..., *, kind: str = ...) -> float: ...
-
-
-@overload
-def odd_one_out_accuracy(x: Any, triplets: Any, similarity: str = ...,
-                         per_triplet: Literal[True] = ..., *, kind: str = ...) -> np.ndarray: ...
-
-
-def odd_one_out_accuracy(x: Any, triplets: Any, similarity: str = "cosine",
-                         per_triplet: bool = False, *, kind: str = "features") -> float | np.ndarray:
+def odd_one_out_accuracy(x: Any, triplets: Any, similarity: str = "cosine", *,
+                         kind: str = "features") -> float:
     """Share of human triplets on which the representation picks the same odd one out.
 
     Args:
@@ -109,12 +99,11 @@ def odd_one_out_accuracy(x: Any, triplets: Any, similarity: str = "cosine",
             :class:`~repalign.data.triplets.TripletSet`.
         similarity: for features: ``"cosine"`` (default, as thingsvision/gLocal), ``"dot"`` or
             ``"euclidean"`` (negative distance).
-        per_triplet: return the (T,) bool correctness instead of the mean (same as
-            :func:`odd_one_out_correct`).
         kind: ``"features"``, ``"similarity"`` or ``"dissimilarity"``.
 
     Returns:
-        The accuracy in [0, 1] (chance 1/3; exact ties count as wrong), or the (T,) bool array.
+        The accuracy in [0, 1] (chance 1/3; exact ties count as wrong); the (T,) correctness of
+        each triplet is :func:`odd_one_out_correct`.
 
     Raises:
         ShapeError: bad shapes, NaN/Inf, indices out of range or repeated within a triplet,
@@ -129,8 +118,6 @@ def odd_one_out_accuracy(x: Any, triplets: Any, similarity: str = "cosine",
         True
     """
     correct = odd_one_out_correct(x, triplets, similarity, kind=kind)
-    if per_triplet:
-        return correct
     if correct.size == 0:
         raise ShapeError("triplets is empty; odd-one-out accuracy needs at least one triplet.")
     return float(correct.mean())
