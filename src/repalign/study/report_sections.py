@@ -62,7 +62,7 @@ def alignment_section(data: ReportData) -> Section | None:
         fig = grouped_bars(show, "model", "metric", "value", title=f"Alignment with {agent}",
                            ylabel="alignment")
         blocks.append(Figure("alignment_reference", figure_png(fig), f"Each model's alignment with {agent}, by metric."))
-        table = show.pivot_table(index=["model", "layer"], columns="metric", values="value", sort=False).reset_index()
+        table = show.pivot_table(index=["model", "layer"], columns="metric", values="value", sort=False).reset_index().rename_axis(columns=None)
         blocks.append(Table(table, f"Alignment with {agent}"))
     for metric, sub in pair.groupby("metric", sort=False):
         a = sub.assign(model=sub["model"].map(_short), other=sub["other"].map(_short))
@@ -111,7 +111,7 @@ def metamer_section(data: ReportData) -> Section | None:
     if df.empty:
         return None
     keys = ["model", "layer", "regularizer", "init", "optimizer"]
-    table = df.pivot_table(index=keys, columns="metric", values="value", sort=False).reset_index()
+    table = df.pivot_table(index=keys, columns="metric", values="value", sort=False).reset_index().rename_axis(columns=None)
     table["model"] = table["model"].map(_short)
     blocks: list[Figure | Table] = []
     for fig, name, caption in _metamer_grids(data):
@@ -210,7 +210,7 @@ def evaluation_section(data: ReportData) -> Section | None:
     for test, sub in per_recipe.groupby("test", sort=False) if not per_recipe.empty else ():
         keys = [c for c in ("generator", "layer", "regularizer", "init", "optimizer", "distance", "observer",
                             "observer_layer") if c in sub.columns and sub[c].notna().all()]
-        table = sub.pivot_table(index=keys, columns="metric", values="value", sort=False).reset_index()
+        table = sub.pivot_table(index=keys, columns="metric", values="value", sort=False).reset_index().rename_axis(columns=None)
         table["generator"] = table["generator"].map(_short)
         blocks.append(Table(table, f"{test}: every recipe"))
     return Section(
