@@ -87,25 +87,22 @@ def test_every_problem_is_listed():
     assert "stimuli.sorce" in msg and "stimuli.limit" in msg and "sed: unknown key; did you mean 'seed'" in msg
 
 
-def test_unreadable_files(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_config(tmp_path / "missing.toml")
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[stimuli\nsource = 1")
-    with pytest.raises(ConfigError, match=r"bad\.toml is not valid TOML"):
-        load_config(bad)
-    bad_yaml = tmp_path / "bad.yaml"
-    bad_yaml.write_text("stimuli: [unclosed")
-    with pytest.raises(ConfigError, match=r"bad\.yaml is not valid YAML"):
-        load_config(bad_yaml)
-    txt = tmp_path / "s.json"
-    txt.write_text("{}")
-    with pytest.raises(ConfigError, match=r"expected \.toml, \.yaml or \.yml"):
-        load_config(txt)
-    lst = tmp_path / "list.yaml"
-    lst.write_text("- a\n- b\n")
-    with pytest.raises(ConfigError, match="must hold a mapping of sections, not list"):
-        load_config(lst)
+@pytest.mark.parametrize(
+    ("name", "text", "pattern"),
+    [
+        ("bad.toml", "[stimuli\nsource = 1", r"bad\.toml is not valid TOML"),
+        ("bad.yaml", "stimuli: [unclosed", r"bad\.yaml is not valid YAML"),
+        ("s.json", "{}", r"expected \.toml, \.yaml or \.yml"),
+        ("list.yaml", "- a\n- b\n", "must hold a mapping of sections, not list"),
+        ("missing.toml", None, "does not exist"),
+    ],
+)
+def test_unreadable_files(tmp_path, name, text, pattern):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(path)
 
 
 def test_config_is_frozen():
