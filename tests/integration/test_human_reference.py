@@ -83,3 +83,44 @@ def test_human_files_that_do_not_fit_the_stimuli(human_files, tmp_path):
     cfg["human"]["triplets"]["path"] = str(human_files / "triplets.csv")
     with pytest.raises(ConfigError, match=r"human\.triplets: .*indices must be < n_objects=20"):
         run_study(cfg, out=tmp_path / "b", report=False, quiet=True)
+
+
+def test_human_2afc_scores_the_evaluation_distances(tmp_path):
+    """With human 2AFC judgements (BAPPS layout), each evaluation distance gets its agreement with
+    the humans, equal to the soft BAPPS score computed directly."""
+    from PIL import Image
+
+    from repalign.data import load_two_afc
+    from repalign.perceptual import get_distance
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "bapps"
+    for sub in ("ref", "p0", "p1", "judge"):
+        (folder / sub).mkdir(parents=True)
+    for i in range(8):
+        ref = rng.random((16, 16, 3))
+        p0 = np.clip(ref + rng.normal(0, 0.05 * (1 + i % 3), ref.shape), 0, 1)
+        p1 = np.clip(ref + rng.normal(0, 0.1, ref.shape), 0, 1)
+        for sub, img in (("ref", ref), ("p0", p0), ("p1", p1)):
+            Image.fromarray((img * 255).round().astype(np.uint8)).save(folder / sub / f"{i:03d}.png")
+        np.save(folder / "judge" / f"{i:03d}.npy", np.array([rng.random()]))
+    cfg = {
+        "device": "cpu",
+        "stimuli": {"source": "bundled:digits", "per_class": 2},
+        "models": {"specs": ["zoo:cnn_standard_s0"]},
+        "human": {"two_afc": {"path": str(folder)}},
+        "metamers": {"generators": ["zoo:cnn_standard_s0"], "targets": 3, "classes": [0, 1, 2],
+                     "layers": ["penultimate"], "regularizers": ["none"], "inits": ["noise"],
+                     "optimizers": ["adam"], "steps": 2, "repeats": 1},
+        "evaluation": {"tests": ["two_afc"], "distances": ["ssim", "pixel_l2"], "n_boot": 0},
+        "executor": {"threads": 1},
+    }
+    run_study(cfg, out=tmp_path / "run", report=False, quiet=True)
+    df = load_results(tmp_path / "run")
+    agree = df[df["metric"] == "human_agreement"].set_index("distance")["value"]
+    assert sorted(agree.index) == ["pixel_l2", "ssim"]
+    data = load_two_afc(folder)
+    for name in ("ssim", "pixel_l2"):
+        d = get_distance(name)
+        expect = data.score(d(data.reference, data.p0).detach().numpy(), d(data.reference, data.p1).detach().numpy())
+        assert agree[name] == pytest.approx(expect)
