@@ -18,19 +18,17 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
-import types
-import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from repalign._hashing import hash_params
 from repalign.errors import ConfigError
+from repalign.study.config_errors import format_errors
 
 __all__ = [
     "AnalysisConfig",
@@ -341,98 +339,6 @@ def load_config(
     try:
         cfg = StudyConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, data)) from None
+        raise ConfigError(format_errors(exc, data, StudyConfig)) from None
     cfg._base_dir = Path(base_dir).resolve() if base_dir is not None else where
     return cfg
-
-
-# -- error messages -----------------------------------------------------------------------------
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def _unwrap(annotation: Any) -> list[Any]:
-    """The concrete types inside Optional/Union annotations."""
-    origin = typing.get_origin(annotation)
-    if origin is Union or origin is types.UnionType:
-        return [t for a in typing.get_args(annotation) for t in _unwrap(a)]
-    return [annotation]
-
-
-def _type_at(loc: tuple[Any, ...]) -> Any:
-    """The annotation of the value at ``loc`` inside :class:`StudyConfig` (None when unknown)."""
-    current: Any = StudyConfig
-    for part in loc:
-        nxt = None
-        for t in _unwrap(current):
-            origin = typing.get_origin(t)
-            if isinstance(t, type) and issubclass(t, BaseModel) and isinstance(part, str):
-                field = t.model_fields.get(part)
-                nxt = field.annotation if field is not None else None
-            elif origin is list and isinstance(part, int):
-                nxt = typing.get_args(t)[0]
-            elif origin is dict and isinstance(part, str):
-                nxt = typing.get_args(t)[1]
-            if nxt is not None:
-                break
-        if nxt is None:
-            return None
-        current = nxt
-    return current
-
-
-def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
-    for t in _unwrap(_type_at(loc)):
-        if isinstance(t, type) and issubclass(t, BaseModel):
-            return list(t.model_fields)
-    return []
-
-
-def _input_at(data: Any, loc: tuple[Any, ...]) -> Any:
-    for part in loc:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
-
-
-def _closest(name: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
-def _one_error(err: Any, data: Any) -> str:
-    loc = tuple(err["loc"])
-    kind = err["type"]
-    path = _dotted(loc)
-    if kind == "extra_forbidden":
-        valid = _valid_keys(loc[:-1])
-        return f"{path}: unknown key; {_closest(str(loc[-1]), valid)}Valid keys: {', '.join(valid)}."
-    if kind == "missing":
-        return f"{path}: required key is missing."
-    if kind == "value_error":
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        return f"{path}: {msg}." if loc else f"{msg}."
-    received = _input_at(data, loc)
-    got = f"received {type(received).__name__} {received!r}"
-    if kind == "literal_error":
-        choices = [a for t in _unwrap(_type_at(loc)) for a in typing.get_args(t)]
-        names = [str(c) for c in choices]
-        return f"{path}: {_closest(str(received), names)}expected one of {choices}, {got}."
-    msg = str(err["msg"])
-    return f"{path}: {msg[:1].lower()}{msg[1:]}, {got}."
-
-
-def _format_errors(exc: ValidationError, data: Any) -> str:
-    lines = [_one_error(e, data) for e in exc.errors()]
-    head = f"Invalid study configuration ({len(lines)} problem{'s' if len(lines) > 1 else ''}):"
-    return "\n  ".join([head, *lines])

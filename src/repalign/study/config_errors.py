@@ -1,0 +1,108 @@
+"""Readable messages for configuration errors: the dotted key path and the closest valid name.
+
+Example:
+    >>> _dotted(("metamers", "regularizers", 1))
+    'metamers.regularizers[1]'
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, Union
+
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["format_errors"]
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside Optional/Union annotations."""
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return [t for a in typing.get_args(annotation) for t in _unwrap(a)]
+    return [annotation]
+
+
+def _type_at(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The annotation of the value at ``loc`` inside ``root`` (None when unknown)."""
+    current: Any = root
+    for part in loc:
+        nxt = None
+        for t in _unwrap(current):
+            origin = typing.get_origin(t)
+            if isinstance(t, type) and issubclass(t, BaseModel) and isinstance(part, str):
+                field = t.model_fields.get(part)
+                nxt = field.annotation if field is not None else None
+            elif origin is list and isinstance(part, int):
+                nxt = typing.get_args(t)[0]
+            elif origin is dict and isinstance(part, str):
+                nxt = typing.get_args(t)[1]
+            if nxt is not None:
+                break
+        if nxt is None:
+            return None
+        current = nxt
+    return current
+
+
+def _valid_keys(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    for t in _unwrap(_type_at(root, loc)):
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return list(t.model_fields)
+    return []
+
+
+def _input_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _closest(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _one_error(err: Any, data: Any, root: type[BaseModel]) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    path = _dotted(loc)
+    if kind == "extra_forbidden":
+        valid = _valid_keys(root, loc[:-1])
+        return f"{path}: unknown key; {_closest(str(loc[-1]), valid)}Valid keys: {', '.join(valid)}."
+    if kind == "missing":
+        return f"{path}: required key is missing."
+    if kind == "value_error":
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"{path}: {msg}." if loc else f"{msg}."
+    received = _input_at(data, loc)
+    got = f"received {type(received).__name__} {received!r}"
+    if kind == "literal_error":
+        choices = [a for t in _unwrap(_type_at(root, loc)) for a in typing.get_args(t)]
+        names = [str(c) for c in choices]
+        return f"{path}: {_closest(str(received), names)}expected one of {choices}, {got}."
+    msg = str(err["msg"])
+    return f"{path}: {msg[:1].lower()}{msg[1:]}, {got}."
+
+
+def format_errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> str:
+    """One message listing every validation problem of ``data`` against ``root``, each with the
+    dotted path of its key and, for a misspelt key or choice, the closest valid name."""
+    lines = [_one_error(e, data, root) for e in exc.errors()]
+    head = f"Invalid study configuration ({len(lines)} problem{'s' if len(lines) > 1 else ''}):"
+    return "\n  ".join([head, *lines])
