@@ -6,6 +6,7 @@ expected and what was received.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -124,8 +125,13 @@ def check_images(x: Any, name: str = "images", *, channels: int | None = None) -
             f"{name} must have {channels} channel(s), received {x.shape[1]} ({describe(x)}); "
             f"load the stimuli with channels={channels}."
         )
-    check_finite(x, name)
-    lo, hi = float(x.min()), float(x.max())
+    if x.numel() == 0:
+        return x
+    # one pass: min and max are NaN or infinite exactly when some value is
+    lo_t, hi_t = torch.aminmax(x)
+    lo, hi = float(lo_t), float(hi_t)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        check_finite(x, name)
     if lo < 0.0 or hi > 1.0:
         raise ShapeError(
             f"{name} must lie in [0, 1], received values in [{lo:.4g}, {hi:.4g}]; "
