@@ -11,7 +11,9 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]' 2>&1 | grep -v "is ignored: it is neither" || true
+	@echo "installing repalign[$(EXTRAS)] into $(VENV) (a few minutes the first time)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]' > $(VENV)/pip.log 2>&1 \
+	  || { grep -v "is ignored: it is neither" $(VENV)/pip.log | tail -40; echo "pip install failed (full log: $(VENV)/pip.log)" >&2; exit 1; }
 	@$(PY) -c "import repalign, torch, torchvision" || (echo "installation into $(VENV) failed" >&2; exit 1)
 	@touch $(STAMP)
 
