@@ -30,6 +30,7 @@ class Recorder:
 
     def __call__(self, params, lr, **kw):
         opt = self.inner(params, lr=lr, **kw)
+        self.param = opt.param_groups[0]["params"][0]  # holds the last iterate after the run
         step = opt.step
 
         def counted(*a, **k):
@@ -135,17 +136,35 @@ def test_feather_preset_takes_the_published_steps_scaled_down(tiny_cnn, images, 
     assert res.optimizers == ["Recorder"] * 2 and res.config["schedule"] == "halving:blocks=8"
 
 
-def test_nanda_preset_keeps_the_best_iterate(tiny_cnn, images, null):
+def _distances(model, layer, images, targets):
+    """Feather's normalised distance at ``layer``, recomputed outside the loop: (N,) numpy."""
+    with torch.no_grad():
+        f = model.features(images, [layer])[layer].flatten(1).double().numpy()
+        t = model.features(targets, [layer])[layer].flatten(1).double().numpy()
+    return np.linalg.norm(f - t, axis=1) / np.linalg.norm(t, axis=1)
+
+
+@pytest.mark.parametrize("lr", [3.0, 0.05])
+def test_nanda_preset_keeps_the_best_iterate(tiny_cnn, images, null, lr):
+    """The best of every iterate x_0 .. x_T, the last one included (robustness's use_best)."""
     full = get_preset("nanda")
     assert (full["steps"], full["lr"], full["schedule"], full["keep"], full["init"]) == (
         5000, 1.0, "constant", "best", "gaussian")
     rec = Recorder()
-    res = _gen(tiny_cnn, images[:3], layers="3", preset="nanda", steps=30, lr=3.0,
-               optimizer=rec, null_stimuli=null, quantize=False, history_every=1)
-    assert rec.lrs == [3.0] * 30
-    hist = res.history["loss"]
-    assert (hist.argmin(0) < 29).any()  # large steps overshoot: the best is not the last
-    np.testing.assert_allclose(res.final_distance, hist.min(0), rtol=1e-5)
+    targets = images[:3]
+    res = _gen(tiny_cnn, targets, layers="3", preset="nanda", steps=30, lr=lr,
+               optimizer=rec, null_stimuli=null, quantize=False)
+    assert rec.lrs == [lr] * 30
+    # every iterate: the images before each of the 30 updates, and the one after the last
+    iterates = torch.stack([*rec.before, rec.param.detach().clone()])  # (31, n, C, H, W)
+    dist = np.stack([_distances(tiny_cnn, "3", x, targets) for x in iterates])  # (31, n)
+    best = dist.argmin(0)
+    if lr == 3.0:
+        assert (best < 30).any()  # large steps overshoot: the best is not always the last
+    else:
+        assert (best == 30).all()  # small steps descend: the best is the last iterate
+    torch.testing.assert_close(res.images, iterates[best, np.arange(3)], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(res.final_distance, dist.min(0), rtol=1e-5)
     assert list_presets() == ["fast", "feather", "nanda"]
 
 

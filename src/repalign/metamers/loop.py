@@ -204,6 +204,14 @@ def run_batch(
     if h < len(hist_steps):
         hist[h:] = last_loss
     with torch.no_grad():
+        if keep_best and best_loss is not None and best_img is not None and len(act) > 0:
+            # the image after the last update is a candidate too (robustness's use_best)
+            x = param.image(act.index)
+            xr = cfg.transforms(x, gen) if cfg.transforms is not None else x
+            dist, _ = evaluate(act, xr, tfeat, cfg.objective, amp=cfg.amp)
+            loss = cfg.loss(LossContext(x=x, dist=dist, target=targets_act, seed=seeds_act,
+                                        rows=act.index, size=n, state=state))
+            _track_best(act, x, loss, best_loss, best_img)
         final = param.image().detach()
         if keep_best and best_img is not None:
             live = torch.ones(n, dtype=torch.bool, device=dev)
