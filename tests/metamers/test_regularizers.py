@@ -42,17 +42,22 @@ def test_total_variation_and_l1_match_loops():
                                (np.abs(x) ** 6).reshape(2, -1).sum(1) ** (1 / 6))
 
 
-def test_blur_matches_scipy_convolution_and_stops_gradient():
+def test_blur_matches_nandas_normalised_convolution_and_stops_gradient():
+    """Nanda's blur: conv(x, k) / conv(1, k) with zero padding, so that every pixel is a weighted
+    mean of the pixels inside the image (a constant image is its own blur)."""
     x = _x()
     k = np.full((3, 3), 0.5)
     k[1, 1] = 1.0
-    k /= k.sum()
     xn = x.detach().numpy()
-    blurred = np.stack([np.stack([ndi.convolve(c, k, mode="constant") for c in img]) for img in xn])
+    weight = ndi.convolve(np.ones(xn.shape[-2:]), k, mode="constant")
+    blurred = np.stack([np.stack([ndi.convolve(c, k, mode="constant") / weight for c in img])
+                        for img in xn])
     ref = 0.5 * ((xn - blurred) ** 2).reshape(2, -1).sum(1)
     np.testing.assert_allclose(R.blur(x).detach().numpy(), ref)
     R.blur(x).sum().backward()  # gradient of 0.5||x - sg(b)||^2 is x - b
     np.testing.assert_allclose(x.grad.numpy(), xn - blurred)
+    flat = torch.full((2, 3, 5, 6), 0.7, dtype=torch.float64)
+    np.testing.assert_allclose(R.blur(flat).numpy(), 0.0, atol=1e-24)
 
 
 def test_range_is_zero_inside_and_positive_outside():

@@ -61,15 +61,19 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 
 def _blur3x3(x: torch.Tensor) -> torch.Tensor:
+    """Weighted mean of each pixel's 3x3 neighbourhood inside the image (centre 1, the eight
+    neighbours 0.5): ``conv(x, k) / conv(1, k)`` with zero padding, as Nanda's code, so border
+    pixels are averaged over the neighbours that exist (a constant image is its own blur)."""
     k = torch.full((3, 3), 0.5, dtype=x.dtype, device=x.device)
     k[1, 1] = 1.0
-    k = (k / k.sum()).expand(x.shape[1], 1, 3, 3)
-    return F.conv2d(x, k, padding=1, groups=x.shape[1])
+    weight = F.conv2d(torch.ones_like(x[:1, :1]), k.view(1, 1, 3, 3), padding=1)
+    return F.conv2d(x, k.expand(x.shape[1], 1, 3, 3), padding=1, groups=x.shape[1]) / weight
 
 
 @REGULARIZERS.register("blur", kind="image", weight=5e-5)
 def blur(x: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
-    """``0.5 ||x - stopgrad(blur3x3(x))||^2`` per image (kernel: centre 1, border 0.5, normalised).
+    """``0.5 ||x - stopgrad(blur3x3(x))||^2`` per image (kernel: centre 1, the eight neighbours
+    0.5, normalised per pixel by the weights inside the image).
 
     The blurred copy is a constant of the gradient (Nanda's stop-gradient), so the gradient is
     ``x - blur3x3(x)``; ``reference`` fixes that copy explicitly (default: the blur of ``x``).
