@@ -61,6 +61,24 @@ def test_null_random_pairs_are_distinct_images(identity_model, rng):
     assert null.shape == (500,) and np.all(null < 1.0 - 1e-9)  # never a stimulus with itself
 
 
+def test_null_leaves_out_copies_of_a_stimulus(identity_model, rng):
+    """A stimulus and its exact copy are not two natural images: with copies in the set the null
+    is the one of its distinct images (else rho = 1 would make the threshold unreachable)."""
+    imgs = torch.from_numpy(rng.random((6, 1, 4, 4))).float()
+    with_copies = imgs[torch.as_tensor([0, 1, 2, 1, 3, 4, 5, 0])]
+    flat = imgs.flatten(1).numpy()
+    ref = [ss.spearmanr(flat[i], flat[j])[0] for i, j in itertools.combinations(range(6), 2)]
+    with pytest.warns(UserWarning, match="2 of the 8 null stimuli are exact copies"):
+        null = C.null_distribution(identity_model, "1", with_copies)
+    np.testing.assert_allclose(np.sort(null), np.sort(ref), atol=1e-6)
+    assert C.threshold_from_null(null) < 1.0
+    with pytest.warns(UserWarning, match="exact copies"):
+        random_pairs = C.null_distribution(identity_model, "1", with_copies, n_pairs=300, seed=1)
+    assert random_pairs.shape == (300,) and np.all(random_pairs < 1.0 - 1e-9)
+    with pytest.raises(ShapeError, match="at least 2 distinct natural stimuli"):
+        C.null_distribution(identity_model, "1", imgs[[2, 2, 2]])
+
+
 def test_null_cache_memory_and_disk(identity_model, rng, tmp_path, monkeypatch):
     imgs = torch.from_numpy(rng.random((6, 1, 4, 4))).float()
     calls = []

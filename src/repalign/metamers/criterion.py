@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def threshold_from_null(null: np.ndarray, quantile: float = 1.0) -> float:
 
 
 def _remember(key: str, value: np.ndarray) -> np.ndarray:
+    value.setflags(write=False)  # shared by every caller of the cache
     _MEMORY[key] = value
     while len(_MEMORY) > _MEMORY_ENTRIES:
         _MEMORY.popitem(last=False)
@@ -116,6 +118,28 @@ def _features(model: Any, images: torch.Tensor, layer: str, batch_size: int) -> 
     return torch.cat(out)
 
 
+def _distinct(images: torch.Tensor) -> torch.Tensor:
+    """The images that are not exact copies of an earlier one (first occurrences, in order)."""
+    n = images.shape[0]
+    _, inverse = torch.unique(images.flatten(1), dim=0, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), n, dtype=torch.long, device=inverse.device)
+    first = first.scatter_reduce(0, inverse, torch.arange(n, device=inverse.device), reduce="amin")
+    if first.numel() == n:
+        return images
+    if first.numel() < 2:
+        raise ShapeError(
+            f"The null needs at least 2 distinct natural stimuli, but the {n} given are copies of "
+            f"{first.numel()} image; pass a stimulus set with different images."
+        )
+    warnings.warn(
+        f"{n - first.numel()} of the {n} null stimuli are exact copies of another one; the null "
+        f"uses the {first.numel()} distinct images (a stimulus paired with its copy gives rho = 1, "
+        "a threshold no metamer can pass).",
+        stacklevel=3,
+    )
+    return images[first.sort().values.to(images.device)]
+
+
 def null_distribution(
     model: Any,
     layer: str,
@@ -129,12 +153,15 @@ def null_distribution(
 ) -> np.ndarray:
     """Correlations between the activations of pairs of distinct natural stimuli at ``layer``.
 
+    Exact copies of a stimulus are left out (with a warning): a pair is two different images.
+
     Args:
         model: a :class:`~repalign.models.Model`.
         layer: the layer name.
-        images: (N, C, H, W) natural stimuli in [0, 1], N >= 2.
+        images: (N, C, H, W) natural stimuli in [0, 1], at least 2 distinct.
         statistic: ``"spearman"`` or ``"pearson"``.
-        n_pairs: None for all N (N - 1) / 2 pairs, else that many random pairs i != j.
+        n_pairs: None for all N (N - 1) / 2 pairs of the distinct images, else that many random
+            pairs i != j.
         seed: seed of the random pairs.
         batch_size: images per forward.
         cache_dir: folder of the on-disk cache (memory cache only when None).
@@ -144,6 +171,7 @@ def null_distribution(
     """
     if images.shape[0] < 2:
         raise ShapeError(f"The null needs at least 2 natural stimuli, received {images.shape[0]}.")
+    images = _distinct(images)
     key = hash_params({
         "model": model.cache_key(), "layer": layer, "stimuli": hash_array(images),
         "statistic": statistic, "n_pairs": n_pairs, "seed": seed if n_pairs else None,
