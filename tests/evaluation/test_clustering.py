@@ -63,6 +63,21 @@ def test_unrelated_metamers_score_chance(make, levels):
     assert row.ci_low < 1 / 3 < row.ci_high
 
 
+@pytest.mark.parametrize("hard", [False, True])
+def test_an_uninformative_distance_scores_chance(make, levels, hard):
+    """A distance that cannot tell the targets apart (every cost equal) must not favour the right
+    answer: ties in the assignment fall on a random target, so accuracy is at chance."""
+    res = _grouped(make, levels, 60, 0.01)
+
+    def blind(x, y):
+        return torch.zeros(x.shape[0])
+
+    row = clustering(res, blind, hard=hard, hard_by="pixel_l2", device="cpu", n_boot=200).iloc[0]
+    assert row.n >= 18  # greedy hard triples leave a few targets out
+    assert row.value < 0.7  # 1/3 on average, SD about 0.08 over 18-20 groups; 1.0 if ties favour truth
+    assert row.ci_low < 1 / 3 < row.ci_high
+
+
 def test_hard_triples_find_the_tight_clusters(rng):
     centres = np.repeat(np.arange(4) * 10.0, 3)
     pts = centres + rng.normal(scale=0.1, size=12)

@@ -221,7 +221,11 @@ def clustering(
                                      result.targets[torch.as_tensor(first[tgt_rows])].to(dev),
                                      batch_size=batch_size).double().cpu().numpy()
         acc = []
+        shuffle = np.random.default_rng([seed, g, 1])
         for tri in triples:
+            # the solver breaks ties by column order: list the targets in random order so that
+            # equal costs do not favour the right answer (hard triples come sorted)
+            tri = shuffle.permutation(tri)
             items = np.flatnonzero(np.isin(owner, tri))
             cost = cost_all[np.ix_(items, tri)]
             truth = np.array([int(np.flatnonzero(tri == o)[0]) for o in owner[items]])
