@@ -72,6 +72,33 @@ def test_summary_by_relation_and_style(results, zoo):
         transfer_summary(df, "two_afc")
 
 
+def test_summary_views_against_a_loop_over_cells(results, zoo):
+    df = transfer_matrix(results, zoo, tests=["recognizability"], n_boot=50, device="cpu")
+    s = transfer_summary(df, "accuracy_metamers").set_index(["regularizer", "summary", "group"])
+    arch = {"test:cnn_standard_s0": "cnn", "test:cnn_standard_s1": "cnn", "test:cnn_l2_s0": "cnn",
+            "test:brightness": "bright"}
+    style = {spec: "robust" if spec == "test:cnn_l2_s0" else "standard" for spec in arch}
+    expected: dict[tuple[str, str], list[float]] = {}
+    for r in df[df.metric == "accuracy_metamers"].itertuples():
+        g, o = r.generator, r.observer
+        keys = [("diagonal", "diagonal" if g == o else "off-diagonal")]
+        if g != o:
+            keys += [("style", f"{style[g]} -> {style[o]}"), ("generator style", style[g]),
+                     ("architecture", f"{arch[g]} -> {arch[o]}"), ("generator architecture", arch[g])]
+        for key in keys:
+            expected.setdefault(key, []).append(r.value)
+    views = ("diagonal", "style", "generator style", "architecture", "generator architecture")
+    got = {(summary, group) for _, summary, group in s.index if summary in views}
+    assert got == set(expected)
+    assert ("architecture", "cnn -> bright") in got and ("generator architecture", "bright") in got
+    for (summary, group), vals in expected.items():
+        row = s.loc[("none", summary, group)]
+        assert row.value == pytest.approx(np.mean(vals))
+        assert row.n == len(vals)
+        if len(vals) > 1:
+            assert row.sd == pytest.approx(np.std(vals, ddof=1))
+
+
 def test_bad_arguments(results, zoo):
     with pytest.raises(ConfigError, match="subset of"):
         transfer_matrix(results, zoo, tests=["speed"])

@@ -16,7 +16,7 @@ another instance), ``"same architecture, other training"``, ``"other architectur
 ``"joint"`` (metamers of several models at once). Architecture, training style and seed come from
 the models' ``meta`` (``architecture``, ``style``, ``seed``; ``style != "standard"`` counts as
 robust). :func:`transfer_summary` averages the off-diagonal cells by relation, by training style
-of generator and observer, and contrasts diagonal with off-diagonal.
+and by architecture of generator and observer, and contrasts diagonal with off-diagonal.
 """
 
 from __future__ import annotations
@@ -210,7 +210,9 @@ def transfer_summary(df: pd.DataFrame, metric: str = "accuracy_metamers", *,
     (self, same architecture other seed, same architecture other training, other architecture);
     ``"style"`` (``"standard -> robust"`` etc., off-diagonal cells only); ``"generator style"``
     (off-diagonal cells, by the generator's training style: do metamers transfer better from
-    robust generators?). ``value`` is the mean over cells, ``sd`` their SD, ``n`` the cell count.
+    robust generators?); ``"architecture"`` (``"cnn -> mlp"`` etc., off-diagonal cells) and
+    ``"generator architecture"`` (off-diagonal cells, by the generator's architecture).
+    ``value`` is the mean over cells, ``sd`` their SD, ``n`` the cell count.
 
     Args:
         df: the output of :func:`transfer_matrix`.
@@ -222,12 +224,16 @@ def transfer_summary(df: pd.DataFrame, metric: str = "accuracy_metamers", *,
         raise ConfigError(f"No rows with metric {metric!r}; the table holds {sorted(set(df.metric))}.")
     sub["g_style"] = sub.generator_style.map(_robust)
     sub["o_style"] = sub.observer_style.map(_robust)
+    sub["g_arch"] = sub.generator_architecture.fillna("unknown").astype(str)
+    sub["o_arch"] = sub.observer_architecture.fillna("unknown").astype(str)
     off = sub[sub.relation != "self"]
     views = [
         ("diagonal", sub.assign(group=np.where(sub.relation == "self", "diagonal", "off-diagonal"))),
         ("relation", sub.assign(group=sub.relation)),
         ("style", off.assign(group=off.g_style + " -> " + off.o_style)),
         ("generator style", off.assign(group=off.g_style)),
+        ("architecture", off.assign(group=off.g_arch + " -> " + off.o_arch)),
+        ("generator architecture", off.assign(group=off.g_arch)),
     ]
     rows = []
     for name, view in views:
