@@ -2,8 +2,11 @@
 
 For a triplet ``(i, j, k)`` in the (pair, pair, odd-one-out) layout, the representation is
 correct when the pair the humans chose is strictly the most similar of the three pairs:
-``s(i, j) > s(i, k)`` and ``s(i, j) > s(j, k)``. Exact ties count as wrong (as in the reference
-THINGS/gLocal code), so a constant representation scores 0, not chance.
+``s(i, j) > s(i, k)`` and ``s(i, j) > s(j, k)``. Exact ties count as wrong, so a constant
+representation scores 0, not chance. The THINGS/gLocal reference code also scores a three-way tie
+as wrong, but settles a tie between the human pair and another pair by ``argmax`` order in favour
+of the human pair (column 0); repalign does not, so its accuracy is lower by the share of such
+two-way ties (in practice none with continuous features).
 
 Example:
     >>> x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
