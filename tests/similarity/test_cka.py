@@ -117,6 +117,11 @@ def test_errors(rng):
     with pytest.raises(ShapeError, match=r"RBF bandwidth is 0"):
         z = np.vstack([np.repeat(x[:1], 9, axis=0), x[1:4]])
         cka(z, z, "rbf")
+    for scale in (0, -1.0, float("nan"), "1"):
+        with pytest.raises(ConfigError, match=r"sigma_scale must be a positive number"):
+            cka(x, x + 1, "rbf", sigma_scale=scale)
+    with pytest.raises(ConfigError, match=r"received -2.0"):
+        cka(rdm(x), rdm(x), "rbf", kind="dissimilarity", sigma_scale=-2.0)
     acc = CKAAccumulator().update(x, x)
     with pytest.raises(ShapeError, match=r"earlier batches had 3 and 3"):
         acc.update(rng.normal(size=(4, 5)), x[:4])

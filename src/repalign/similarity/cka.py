@@ -170,7 +170,18 @@ def cka_from_grams(k: Any, l: Any, debiased: bool = False) -> float:  # noqa: E7
 
 
 def rbf_kernel(d: np.ndarray, sigma_scale: float = 1.0) -> np.ndarray:
-    """RBF kernel from (n, n) Euclidean distances, bandwidth = scale x median off-diagonal distance."""
+    """RBF kernel from (n, n) Euclidean distances, bandwidth = scale x median off-diagonal distance.
+
+    Raises:
+        ConfigError: ``sigma_scale`` is not a positive finite number.
+        ShapeError: the median distance is 0.
+    """
+    if isinstance(sigma_scale, bool) or not isinstance(sigma_scale, (int, float, np.number)) \
+            or not np.isfinite(sigma_scale) or sigma_scale <= 0:
+        raise ConfigError(
+            f"sigma_scale must be a positive number (the RBF bandwidth as a multiple of the "
+            f"median distance), received {sigma_scale!r}."
+        )
     iu = np.triu_indices(d.shape[0], k=1)
     median = float(np.median(d[iu])) if iu[0].size else 0.0
     if not median > 0:
@@ -210,7 +221,7 @@ def cka(x: Any, y: Any, kernel: str = "linear", debiased: bool = False, *,
     Raises:
         ShapeError: different n, too few stimuli, NaN/Inf, constant representations.
         UnknownNameError: unknown kernel or kind.
-        ConfigError: ``kind="dissimilarity"`` with a linear kernel.
+        ConfigError: ``kind="dissimilarity"`` with a linear kernel, or ``sigma_scale <= 0``.
 
     Example:
         >>> rng = np.random.default_rng(0)
