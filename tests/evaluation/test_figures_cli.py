@@ -76,3 +76,22 @@ def test_cli_evaluate(tmp_path, digits_like, capsys):
     assert rc == 2
     assert "--observers is required" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "nothing")]) == 2
+
+
+def test_cli_transfer_with_an_observer_pattern(tmp_path, digits_like, capsys):
+    saved = digits_like.save(tmp_path / "res", png=False)
+    out = tmp_path / "eval"
+    rc = main(["evaluate", str(saved), "--tests", "transfer", "--observers", "zoo:cnn_standard_s*",
+               "--n-boot", "20", "--n-perm", "19", "--device", "cpu", "--out", str(out)])
+    assert rc == 0
+    assert "== transfer" in capsys.readouterr().out
+    tm = pd.read_csv(out / "transfer.csv")
+    assert sorted(set(tm.observer)) == ["zoo:cnn_standard_s0", "zoo:cnn_standard_s1"]
+    assert {"two_afc", "clustering", "recognizability", "representation"} <= set(tm.test)
+    for metric in ("accuracy_metamers", "two_afc", "match_rate"):
+        for fmt in ("png", "svg"):
+            assert (out / f"transfer_{metric}.{fmt}").is_file()
+    rc = main(["evaluate", str(saved), "--tests", "recognizability", "--observers", "zoo:nothing*",
+               "--no-figures", "--out", str(out)])
+    assert rc == 2
+    assert "matches no model" in capsys.readouterr().err

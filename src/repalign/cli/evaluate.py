@@ -13,6 +13,25 @@ _SHOW = ["generator", "layer", "regularizer", "init", "observer", "observer_laye
          "metric", "value", "ci_low", "ci_high", "n", "p_value", "chance"]
 
 
+def _observers(specs: list[str]) -> list[str]:
+    """Observer specs with glob patterns (``"zoo:*_s1"``) expanded by ``list_models``; ``file:``
+    specs are paths (their ``?`` starts the options) and are kept as given."""
+    import repalign as ra
+    from repalign.errors import ConfigError
+
+    out: list[str] = []
+    for spec in specs:
+        if spec.startswith("file:") or not any(c in spec for c in "*?["):
+            out.append(spec)
+            continue
+        found = ra.list_models(spec)
+        if not found:
+            raise ConfigError(f"--observers pattern {spec!r} matches no model; see "
+                              "'repalign models list PATTERN' for the available ones.")
+        out.extend(found)
+    return list(dict.fromkeys(out))
+
+
 def _handler(args: argparse.Namespace) -> int:
     import repalign as ra
     from repalign.errors import ConfigError
@@ -23,6 +42,7 @@ def _handler(args: argparse.Namespace) -> int:
     if needs and not args.observers:
         raise ConfigError(f"--observers is required for {sorted(needs)}; e.g. --observers "
                           "zoo:cnn_l2_s1 zoo:mlp_standard_s0.")
+    args.observers = _observers(args.observers)
     out = Path(args.out) if args.out else Path(args.result) / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
     common: dict[str, Any] = {"n_boot": args.n_boot, "seed": args.seed, "device": args.device}
@@ -74,8 +94,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tests", nargs="+", choices=TESTS, default=["two_afc", "clustering"],
                    help="tests to run (default: two_afc clustering)")
     p.add_argument("--observers", nargs="+", metavar="SPEC", default=[],
-                   help="observer model specs, e.g. zoo:cnn_l2_s1 (needed by recognizability, "
-                        "representation, transfer)")
+                   help="observer model specs or glob patterns, e.g. zoo:cnn_l2_s1 or 'zoo:*_s1' "
+                        "(needed by recognizability, representation, transfer)")
     p.add_argument("--distance", default="ssim",
                    help="perceptual distance for two_afc and clustering, e.g. ssim, lpips:nanda, "
                         "'mean(ssim, pixel_l2)', model:zoo:cnn_l2_s0@flatten (default: ssim)")
