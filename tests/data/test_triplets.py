@@ -145,6 +145,14 @@ def test_loader_errors_name_file_and_problem(tmp_path, rng):
     frac.write_text("0 1 2.5\n")
     with pytest.raises(DataFormatError, match=r"whole numbers"):
         load_triplets(frac, index_base=0)
+    words_npy = tmp_path / "words.npy"
+    np.save(words_npy, np.array([["a", "b", "c"]]))
+    with pytest.raises(DataFormatError, match=r"words.npy: expected a numeric array.*<U1"):
+        load_triplets(words_npy, index_base=0)
+    pid = tmp_path / "pid.txt"
+    pid.write_text("1 2 3 1 7\n2 3 4 2 7.5\n")
+    with pytest.raises(DataFormatError, match=r"pid.txt: participant ids \(column 5\) must be whole numbers, received 7.5 \(row 1\)"):
+        load_triplets(pid, index_base=1)
     corrupt = tmp_path / "corrupt.npy"
     corrupt.write_bytes(b"not numpy")
     with pytest.raises(DataFormatError, match=r"corrupt.npy: not a readable .npy array"):

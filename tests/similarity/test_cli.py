@@ -75,6 +75,19 @@ def test_triplets_command(tmp_path, rng, capsys):
     assert main(["triplets", str(tmp_path / "x.npy"), str(tmp_path / "t.txt"),
                  "--index-base", "0"]) == 2
     assert "if the file is 1-based, load it with index_base=1" in capsys.readouterr().err
+    # --sortind: file index k is feature row sortind[k]
+    perm = rng.permutation(20)
+    np.save(tmp_path / "sortind.npy", perm)
+    assert main(["triplets", str(tmp_path / "x.npy"), str(tmp_path / "t.txt"),
+                 "--index-base", "1", "--sortind", str(tmp_path / "sortind.npy")]) == 0
+    assert float(_lines(capsys)[0][1]) == pytest.approx(odd_one_out_accuracy(x, perm[t]))
+    assert main(["triplets", str(tmp_path / "x.npy"), str(tmp_path / "t.txt"),
+                 "--index-base", "1", "--sortind", str(tmp_path / "missing.npy")]) == 2
+    assert "missing.npy: not a readable .npy permutation for --sortind" in capsys.readouterr().err
+    np.save(tmp_path / "short.npy", perm[:5])
+    assert main(["triplets", str(tmp_path / "x.npy"), str(tmp_path / "t.txt"),
+                 "--index-base", "1", "--sortind", str(tmp_path / "short.npy")]) == 2
+    assert "n_objects=20 but sortind has 5 entries" in capsys.readouterr().err
 
 
 def test_triplets_command_on_real_things_data(shared_data, capsys):

@@ -19,7 +19,14 @@ def _triplets(args: argparse.Namespace) -> int:
     if args.sortind:
         import numpy as np
 
-        sortind = np.load(args.sortind, allow_pickle=False)
+        from repalign.errors import DataFormatError
+
+        try:
+            sortind = np.load(args.sortind, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataFormatError(
+                f"{args.sortind}: not a readable .npy permutation for --sortind ({exc})."
+            ) from exc
     triplets = load_triplets(args.triplets, index_base=args.index_base, n_objects=len(x),
                              layout=args.layout, sortind=sortind)
     correct = odd_one_out_correct(x, triplets, args.similarity, kind=args.kind)

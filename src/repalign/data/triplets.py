@@ -221,7 +221,12 @@ def _read_table(path: Path) -> np.ndarray:
             arr = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise DataFormatError(f"{path}: not a readable .npy array ({exc}).") from exc
-        return np.asarray(arr)
+        arr = np.asarray(arr)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise DataFormatError(
+                f"{path}: expected a numeric array of object indices, received {describe(arr)}."
+            )
+        return arr
     if suffix not in (".txt", ".csv", ".tsv"):
         raise DataFormatError(
             f"{path}: unsupported triplet file type {suffix!r}; expected .npy, .txt, .csv or .tsv."
@@ -316,7 +321,14 @@ def load_triplets(path: str | Path, *, index_base: int, n_objects: int | None = 
         triplets = triplets_from_trials(items, table[:, 3], choice_base=choice_base,
                                         name=str(path), error=DataFormatError)
         if ncol == 5:
-            participants = table[:, 4].astype(np.int64)
+            pid = table[:, 4]
+            if np.any(pid != np.round(pid)):
+                row = int(np.flatnonzero(pid != np.round(pid))[0])
+                raise DataFormatError(
+                    f"{path}: participant ids (column 5) must be whole numbers, received "
+                    f"{pid[row]:g} (row {row})."
+                )
+            participants = pid.astype(np.int64)
     else:
         triplets = items
     if sortind is not None:
