@@ -12,7 +12,8 @@ from collections.abc import Callable
 __all__ = ["register"]
 
 _TABLE_COLUMNS = ["name", "status", "location", "style", "epsilon", "clean_acc", "robust_acc_l2",
-                  "robust_acc_linf", "train_time_s", "shipped_clean_acc", "identical_to_shipped"]
+                  "robust_acc_linf", "train_time_s", "shipped_clean_acc", "identical_to_shipped",
+                  "max_abs_diff_to_shipped"]
 
 
 def _print_table(table: object) -> None:
@@ -21,7 +22,9 @@ def _print_table(table: object) -> None:
     assert isinstance(table, pd.DataFrame)
     cols = [c for c in _TABLE_COLUMNS if c in table.columns]
     with pd.option_context("display.width", 200, "display.max_rows", 1000):
-        print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+        print(table[cols].to_string(
+            index=False, float_format=lambda v: f"{v:.3f}", na_rep="-",
+            formatters={"max_abs_diff_to_shipped": lambda v: "-" if v is None else f"{v:.1e}"}))
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from repalign._progress import progress
 from repalign.errors import ConfigError, DataFormatError
-from repalign.models.zoo.checkpoints import read_meta, save_checkpoint
+from repalign.models.zoo.checkpoints import read_checkpoint, read_meta, save_checkpoint
 from repalign.models.zoo.config import TrainConfig, as_config, builtin_configs
 from repalign.models.zoo.store import builtin_dir, check_name, user_dir
 
@@ -133,7 +134,10 @@ def train_zoo(
 
     ``out`` defaults to the user zoo folder (``$REPALIGN_ZOO_DIR``). When a shipped checkpoint
     exists, each row also says whether the retrained weights are bit-identical to it
-    (``identical_to_shipped``) and gives the shipped clean accuracy.
+    (``identical_to_shipped``; expected on the CPU they were trained on, since training is
+    deterministic), the largest absolute difference between the two sets of weights
+    (``max_abs_diff_to_shipped``; on another CPU, floating-point kernels round differently, so a
+    few float16 steps) and the shipped clean accuracy.
     """
     selected = {n: c for n, c in builtin_configs().items() if fnmatch.fnmatchcase(n, only)}
     if not selected:
@@ -143,12 +147,24 @@ def train_zoo(
         )
     folder = Path(out) if out is not None else user_dir()
     table = train_many(dict(selected), folder, force=force, jobs=jobs, quiet=quiet)
-    shipped_acc, identical = [], []
+    shipped_acc, identical, max_diff = [], [], []
     for name, path, sha in zip(table["name"], table["path"], table["weights_sha256"],
                                strict=True):
         shipped = builtin_dir() / f"{name}.pt"
         same_file = shipped.resolve() == Path(path).resolve()
-        meta = read_meta(shipped) if shipped.is_file() and not same_file else None
+        blob = read_checkpoint(shipped) if shipped.is_file() and not same_file else None
+        meta = blob["meta"] if blob else None
         shipped_acc.append(meta.get("clean_acc") if meta else None)
         identical.append(meta.get("weights_sha256") == sha if meta else None)
-    return table.assign(shipped_clean_acc=shipped_acc, identical_to_shipped=identical)
+        max_diff.append(_max_abs_diff(blob["state_dict"], read_checkpoint(path)["state_dict"])
+                        if blob else None)
+    return table.assign(shipped_clean_acc=shipped_acc, identical_to_shipped=identical,
+                        max_abs_diff_to_shipped=max_diff)
+
+
+def _max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """Largest absolute difference between two state dicts with the same keys and shapes."""
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        return float("inf")
+    return max((float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].numel()),
+               default=0.0)
