@@ -111,8 +111,20 @@ def test_bad_files(tmp_path, sim):
     with pytest.raises(DataFormatError, match=r"no such file"):
         load_similarity_matrix(tmp_path / "missing.npy")
     (tmp_path / "words.csv").write_text("1,2\nx,1\n")
-    with pytest.raises(DataFormatError, match=r"words.csv: non-numeric or missing value"):
+    with pytest.raises(DataFormatError, match=r"words.csv: non-numeric value 'x' at data row 1, column 0"):
         load_similarity_matrix(tmp_path / "words.csv")
+    # an unrated diagonal in a text file (NaN or empty cells) is reported, then filled
+    for name, cell in (("nan_diag.csv", "nan"), ("empty_diag.csv", "")):
+        rows = [",".join(cell if i == j else f"{v:.17g}" for j, v in enumerate(row))
+                for i, row in enumerate(sim)]
+        (tmp_path / name).write_text("\n".join(rows) + "\n")
+        with pytest.raises(DataFormatError, match=rf"{name}: 6 NaN/Inf value\(s\).*all on the diagonal"):
+            load_similarity_matrix(tmp_path / name)
+        filled = load_similarity_matrix(tmp_path / name, diagonal=1.0).matrix
+        np.testing.assert_allclose(filled, sim)
+    (tmp_path / "gap.csv").write_text("1,,0.2\n0.5,1,0.1\n0.2,0.1,1\n")
+    with pytest.raises(DataFormatError, match=r"gap.csv: 1 NaN/Inf value\(s\) \(first at row 0, column 1\).*Impute"):
+        load_similarity_matrix(tmp_path / "gap.csv")
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(DataFormatError, match=r"empty.csv: the file is empty"):
         load_similarity_matrix(tmp_path / "empty.csv")

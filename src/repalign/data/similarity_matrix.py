@@ -169,12 +169,18 @@ def _read_text(path: Path) -> tuple[np.ndarray, list[str] | None]:
         df = df.iloc[:, 1:]
     elif names is not None and len(names) == df.shape[1] + 1:
         names = names[1:]
-    values = df.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
-    if values.isna().to_numpy().any():
-        bad = np.argwhere(values.isna().to_numpy())[0]
+    cells = df.apply(lambda col: col.str.strip())
+    values = cells.apply(lambda col: pd.to_numeric(col, errors="coerce"))
+    # empty cells and NaN/NA are missing values (checked, with their position, by
+    # SimilarityMatrix; diagonal=... fills an unrated diagonal); any other text is an error
+    missing = cells.apply(lambda col: col.str.lower().isin(["", "nan", "na"])).to_numpy()
+    text_cells = values.isna().to_numpy() & ~missing
+    if text_cells.any():
+        bad = np.argwhere(text_cells)[0]
         raise DataFormatError(
-            f"{path}: non-numeric or missing value at data row {int(bad[0])}, column "
-            f"{int(bad[1])}; write missing pairs as NaN only after imputing them."
+            f"{path}: non-numeric value {cells.iat[int(bad[0]), int(bad[1])]!r} at data row "
+            f"{int(bad[0])}, column {int(bad[1])}; every entry must be a number (NaN or an "
+            "empty cell for a missing pair)."
         )
     return values.to_numpy(dtype=np.float64), names
 
