@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from repalign.data import TwoAFCSet, load_two_afc, two_afc_agreement, two_afc_score
-from repalign.errors import DataFormatError, ShapeError
+from repalign.errors import ConfigError, DataFormatError, ShapeError
 
 
 def _write_bapps(root, rng, n=5, size=8):
@@ -61,6 +61,16 @@ def test_bad_folders(tmp_path, rng):
     np.save(tmp_path / "c" / "judge" / "000000.npy", np.array([1.5]))
     with pytest.raises(DataFormatError, match=r"h is the fraction of raters choosing p1 and must lie in \[0, 1\]"):
         load_two_afc(tmp_path / "c")
+    _write_bapps(tmp_path / "f", rng)
+    np.save(tmp_path / "f" / "judge" / "000002.npy", np.array([np.nan]))
+    with pytest.raises(DataFormatError, match=r"h holds 1 NaN/Inf value\(s\) \(first at item 2\)"):
+        load_two_afc(tmp_path / "f")
+    np.save(tmp_path / "f" / "judge" / "000002.npy", np.array([]))
+    with pytest.raises(DataFormatError, match=r"000002.npy: not a readable judgement"):
+        load_two_afc(tmp_path / "f")
+    for limit in (0, -1, 2.5):
+        with pytest.raises(ConfigError, match=rf"limit must be a positive number of items.*{limit}"):
+            load_two_afc(tmp_path / "c", limit=limit)
     (tmp_path / "d").mkdir()
     with pytest.raises(DataFormatError, match=r"ref: missing folder; a BAPPS 2AFC folder holds"):
         load_two_afc(tmp_path / "d")
@@ -78,6 +88,10 @@ def test_container_and_score_errors(rng):
         TwoAFCSet(img, img, img, np.zeros(2))
     with pytest.raises(ShapeError, match=r"must lie in \[0, 1\]"):
         TwoAFCSet(2 * img, img, img, np.zeros(3))
+    with pytest.raises(ShapeError, match=r"h must hold numbers"):
+        TwoAFCSet(img, img, img, np.array(["a", "b", "c"]))
+    with pytest.raises(ShapeError, match=r"h holds 1 NaN/Inf"):
+        two_afc_agreement([1.0, 2.0], [2.0, 1.0], [0.5, np.nan])
     with pytest.raises(ShapeError, match=r"d0 and d1 must have the same length"):
         two_afc_agreement([1.0], [1.0, 2.0], [0.5])
     with pytest.raises(ShapeError, match=r"at least one item"):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from repalign._validation import as_array, check_images, describe
-from repalign.errors import DataFormatError, ShapeError
+from repalign.errors import ConfigError, DataFormatError, ShapeError
 
 __all__ = ["TwoAFCSet", "load_two_afc", "two_afc_agreement", "two_afc_score"]
 
@@ -33,10 +33,17 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _check_h(h: Any, n: int, where: str) -> np.ndarray:
-    arr = np.asarray(h, dtype=np.float64).reshape(-1) if np.size(h) else np.zeros(0)
+    try:
+        arr = np.asarray(h, dtype=np.float64).reshape(-1) if np.size(h) else np.zeros(0)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{where}: h must hold numbers (fractions in [0, 1]), received "
+                         f"{describe(np.asarray(h))} ({exc}).") from exc
     if arr.shape != (n,):
         raise ShapeError(f"{where}: h must hold one value per item ({n}), received {describe(arr)}.")
-    if not np.all(np.isfinite(arr)) or arr.min(initial=0.0) < 0 or arr.max(initial=0.0) > 1:
+    if not np.all(np.isfinite(arr)):
+        raise ShapeError(f"{where}: h holds {int((~np.isfinite(arr)).sum())} NaN/Inf value(s) "
+                         f"(first at item {int(np.flatnonzero(~np.isfinite(arr))[0])}).")
+    if arr.min(initial=0.0) < 0 or arr.max(initial=0.0) > 1:
         raise ShapeError(
             f"{where}: h is the fraction of raters choosing p1 and must lie in [0, 1], received "
             f"values in [{np.nanmin(arr):.4g}, {np.nanmax(arr):.4g}]."
@@ -152,11 +159,15 @@ def load_two_afc(folder: str | Path, *, limit: int | None = None) -> TwoAFCSet:
     Raises:
         DataFormatError: missing sub-folders, items missing in one of them, unreadable images or
             judgements, images of different sizes, h outside [0, 1].
+        ConfigError: ``limit`` is not a positive integer.
 
     Example:
         >>> s = load_two_afc("2afc/val/cnn", limit=100)  # doctest: +SKIP
     """
     root = Path(folder)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
+                              or limit < 1):
+        raise ConfigError(f"limit must be a positive number of items (or None), received {limit!r}.")
     parts = {name: _stems(root / name, _IMAGE_SUFFIXES) for name in ("ref", "p0", "p1")}
     judge = _stems(root / "judge", (".npy",))
     ids = sorted(parts["ref"])
