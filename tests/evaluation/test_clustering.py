@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 
 import numpy as np
@@ -33,8 +34,8 @@ def test_balanced_assignment_is_optimal(rng, targets, per_target):
         balanced_assignment(np.zeros((5, 3)), 2)
 
 
-def _grouped(make, levels, n_targets, metamer_noise, seed=0, per_target=2):
-    lv = np.linspace(0.05, 0.95, n_targets)
+def _grouped(make, levels, n_targets, metamer_noise, seed=0, per_target=2, lv=None):
+    lv = np.linspace(0.05, 0.95, n_targets) if lv is None else np.asarray(lv)
     targets = levels(lv, size=16)
     rows = np.repeat(np.arange(n_targets), per_target)
     tg = targets[torch.as_tensor(rows)]
@@ -107,6 +108,38 @@ def test_hard_by_human_dissimilarities(make, levels):
     with pytest.raises(ShapeError, match="no row"):
         clustering(res, "pixel_l2", hard=True, hard_by=SimilarityMatrix(m, "dissimilarity",
                                                                         list("abcdef")))
+
+
+def test_hard_by_decides_the_triples(make, levels, monkeypatch):
+    """The triples come from hard_by, matched to the targets by id whatever its row order."""
+    module = importlib.import_module("repalign.evaluation.clustering")
+    seen = []
+    real = module.hard_triples
+
+    def spy(d, n_groups=None, neighbours=10):
+        seen.append(real(d, n_groups, neighbours))
+        return seen[-1]
+
+    monkeypatch.setattr(module, "hard_triples", spy)
+    # two tight groups of grey levels, {0, 1, 2} and {3, 4, 5}
+    res = _grouped(make, levels, 6, 0.01, lv=[0.05, 0.1, 0.15, 0.6, 0.65, 0.95])
+    ids = list(dict.fromkeys(res.target_ids))
+    m = np.ones((6, 6))
+    m[np.ix_([0, 2, 4], [0, 2, 4])] = 0.1  # the "humans" group targets 0, 2, 4 together
+    m[np.ix_([1, 3, 5], [1, 3, 5])] = 0.1
+    np.fill_diagonal(m, 0)
+    order = [3, 0, 5, 1, 4, 2]
+    named = [ids[i] for i in order]
+    for hard_by in (m, pd.DataFrame(m[np.ix_(order, order)], index=named, columns=named),
+                    SimilarityMatrix(m[np.ix_(order, order)], "dissimilarity", named)):
+        seen.clear()
+        clustering(res, "pixel_l2", hard=True, hard_by=hard_by, device="cpu", n_boot=0)
+        assert sorted(sorted(ids[i] for i in t) for t in seen[0]) == [["t0", "t2", "t4"],
+                                                                     ["t1", "t3", "t5"]]
+    seen.clear()  # by default the test's own distance between the targets: the grey levels
+    clustering(res, "pixel_l2", hard=True, device="cpu", n_boot=0)
+    assert sorted(sorted(ids[i] for i in t) for t in seen[0]) == [["t0", "t1", "t2"],
+                                                                 ["t3", "t4", "t5"]]
 
 
 def test_errors(make, levels):
