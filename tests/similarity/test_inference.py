@@ -60,8 +60,10 @@ def test_bootstrap_failures_warn_then_raise(rng):
     with pytest.warns(UserWarning, match=r"bootstrap draws of 'rsa_pearson' were undefined"):
         res = bootstrap(x2, y.repeat(2, axis=0), "rsa_pearson", n_boot=100, quiet=True)
     assert res.n_failed > 0 and np.isnan(res.samples).sum() == res.n_failed
-    with pytest.raises(ConfigError, match=r"n_boot must be at least 2"):
+    with pytest.raises(ConfigError, match=r"n_boot must be an integer of at least 2, received 1"):
         bootstrap(x, y, n_boot=1)
+    with pytest.raises(ConfigError, match=r"n_boot must be an integer of at least 2, received 10.5"):
+        bootstrap(x, y, n_boot=10.5)
     with pytest.raises(ConfigError, match=r"level must be in \(0, 1\)"):
         bootstrap(x, y, level=95)
 
@@ -91,8 +93,10 @@ def test_mantel_p_values(rng, related):
     assert two.p_value == pytest.approx(2 / 50)
     with pytest.raises(ConfigError, match=r"alternative must be one of"):
         mantel(x, y, alternative="bigger")
-    with pytest.raises(ConfigError, match=r"n_perm must be at least 1"):
+    with pytest.raises(ConfigError, match=r"n_perm must be an integer of at least 1, received 0"):
         mantel(x, y, n_perm=0)
+    with pytest.raises(ConfigError, match=r"n_perm must be an integer of at least 1, received 9.5"):
+        mantel(x, y, n_perm=9.5)
 
 
 @pytest.mark.parametrize("metric,theirs", [("rsa_pearson", "corr"), ("rsa_cosine", "cosine"),
@@ -124,3 +128,5 @@ def test_noise_ceiling_errors(rng):
         noise_ceiling(rng.random((3, 10)), "cka_linear")
     with pytest.raises(ShapeError, match=r"NaN or Inf"):
         noise_ceiling(np.where(rng.random((3, 10)) > 0.9, np.nan, 1.0))
+    with pytest.raises(ShapeError, match=r"P = n\(n-1\)/2 upper-triangle values.*\(3, 7\)"):
+        noise_ceiling(rng.random((3, 7)))

@@ -97,8 +97,8 @@ def mantel(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman",
     """
     fn, info, kinds = resolve_kinds(metric, kind)
     check_options(metric, info, options)
-    if n_perm < 1:
-        raise ConfigError(f"n_perm must be at least 1, received {n_perm}.")
+    if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
+        raise ConfigError(f"n_perm must be an integer of at least 1, received {n_perm!r}.")
     if alternative is None:
         alternative = "less" if info.get("type") == "distance" else "greater"
     if alternative not in ALTERNATIVES:

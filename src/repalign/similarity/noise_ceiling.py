@@ -62,8 +62,17 @@ def _vectors(rdms: Any, kind: str) -> np.ndarray:
         if kind == "similarity":
             mats = [1.0 - m for m in mats]
         arr = np.stack([pair_vector(m) for m in mats])
-    elif kind == "similarity":
-        arr = 1.0 - arr
+    else:
+        p = arr.shape[1]
+        n = round((1 + float(np.sqrt(1 + 8 * p))) / 2)
+        if n * (n - 1) // 2 != p or n < 3:
+            raise ShapeError(
+                f"rdms as (S, P) vectors must hold P = n(n-1)/2 upper-triangle values for some "
+                f"n >= 3 (3, 6, 10, ...), received {describe(arr)}; pass (S, n, n) matrices or "
+                "each subject's to_vector(rdm)."
+            )
+        if kind == "similarity":
+            arr = 1.0 - arr
     if arr.shape[0] < 2:
         raise ShapeError(
             f"A noise ceiling needs the RDMs of at least 2 subjects, received {describe(arr)}."
