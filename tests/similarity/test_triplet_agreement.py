@@ -105,6 +105,10 @@ def test_sampled_estimator_covers_exact_value(rng):
         assert est.high - est.low < 0.01
     est = triplet_agreement_sampled(rdm(x), rdm(y), 50_000, kind="dissimilarity", seed=2)
     assert est.low <= exact <= est.high
+    # a pair of kinds, as in triplet_agreement: the same sampled triplets give the same value
+    mixed = triplet_agreement_sampled(x, 1 - rsm(y, "cosine"), 50_000, metric="cosine",
+                                      kind=("features", "dissimilarity"), seed=2)
+    assert mixed == triplet_agreement_sampled(x, y, 50_000, metric="cosine", seed=2)
     assert triplet_agreement_sampled(x, x, 5_000).value == 1.0
 
 
@@ -124,3 +128,5 @@ def test_errors(rng):
         triplet_agreement_sampled(x, x, level=1.5)
     with pytest.raises(UnknownNameError, match=r"Unknown input kind"):
         triplet_agreement_sampled(x, x, kind="matrix")
+    with pytest.raises(UnknownNameError, match=r"Unknown input kind 'sim'"):
+        triplet_agreement_sampled(x, x, kind=("features", "sim"))

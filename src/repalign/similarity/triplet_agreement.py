@@ -33,7 +33,7 @@ import numpy as np
 
 from repalign._registry import unknown_name_message
 from repalign._validation import as_array, check_same_length, describe
-from repalign.errors import ShapeError, UnknownNameError
+from repalign.errors import ConfigError, ShapeError, UnknownNameError
 from repalign.similarity.concordance import ConcordanceCounts, concordance_counts
 from repalign.similarity.matrices import (
     INPUT_KINDS,
@@ -257,7 +257,7 @@ def _sampled_distances(x: np.ndarray, kind: str, metric: str, t: np.ndarray) -> 
 
 
 def triplet_agreement_sampled(x: Any, y: Any, n_triplets: int = 1_000_000, *,
-                              ties: str = "half", kind: str = "features",
+                              ties: str = "half", kind: str | tuple[str, str] = "features",
                               metric: str = "euclidean", level: float = 0.95,
                               seed: int | None = 0) -> SampledAgreement:
     """Triplet agreement estimated on uniformly sampled triplets, for very large n.
@@ -285,22 +285,24 @@ def triplet_agreement_sampled(x: Any, y: Any, n_triplets: int = 1_000_000, *,
     from scipy.stats import norm
 
     _check_ties(ties)
-    if kind not in INPUT_KINDS:
-        raise UnknownNameError(unknown_name_message("input kind", str(kind), list(INPUT_KINDS)))
+    kinds = (kind, kind) if isinstance(kind, str) else tuple(kind)
+    if len(kinds) != 2:
+        raise ConfigError(f"kind must be one kind or a pair of kinds, received {kind!r}.")
+    for k in kinds:
+        if k not in INPUT_KINDS:
+            raise UnknownNameError(unknown_name_message("input kind", str(k), list(INPUT_KINDS)))
     if not 0 < level < 1:
         raise ShapeError(f"level must be in (0, 1), received {level}.")
     if n_triplets < 2:
         raise ShapeError(f"n_triplets must be at least 2, received {n_triplets}.")
-    if kind == "features":
-        ax, ay = as_array(x, "x", ndim=2), as_array(y, "y", ndim=2)
-    else:
-        ax, ay = as_square_matrix(x, "x"), as_square_matrix(y, "y")
+    ax, ay = (as_array(a, name, ndim=2) if k == "features" else as_square_matrix(a, name)
+              for a, k, name in ((x, kinds[0], "x"), (y, kinds[1], "y")))
     n = check_same_length(x=ax, y=ay)
     if n < 3:
         raise ShapeError(f"Triplet agreement needs at least 3 stimuli, received {describe(ax)}.")
     t = _sample_triplets(np.random.default_rng(seed), n, int(n_triplets))
-    sx = np.sign(np.diff(_sampled_distances(ax, kind, metric, t), axis=1)[:, 0])
-    sy = np.sign(np.diff(_sampled_distances(ay, kind, metric, t), axis=1)[:, 0])
+    sx = np.sign(np.diff(_sampled_distances(ax, kinds[0], metric, t), axis=1)[:, 0])
+    sy = np.sign(np.diff(_sampled_distances(ay, kinds[1], metric, t), axis=1)[:, 0])
     tied = (sx == 0) | (sy == 0)
     agree = (sx == sy) & ~tied
     if ties == "exclude":
