@@ -10,13 +10,14 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from repalign.errors import ConfigError
 
-__all__ = ["parse_spec", "spec_name"]
+__all__ = ["check_options", "parse_spec", "spec_name"]
 
 
 def _value(text: str) -> Any:
@@ -54,6 +55,26 @@ def parse_spec(spec: Any, kind: str = "option") -> tuple[Any, dict[str, Any]]:
         rest_kw = {k: v for k, v in spec.items() if k != "name"}
         return spec["name"], rest_kw
     return spec, {}
+
+
+def check_options(fn: Callable[..., Any], kind: str, name: Any, *args: Any, **kwargs: Any) -> None:
+    """Raise :class:`ConfigError` when ``fn(*args, **kwargs)`` does not fit ``fn``'s signature
+    (e.g. an option name with a typo), naming the options ``fn`` takes. Functions that accept
+    any keyword (``**kwargs``) or have no readable signature pass unchecked.
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        takes = [p.name for p in list(sig.parameters.values())[len(args):] if p.kind in named]
+        raise ConfigError(
+            f"Bad options {kwargs} for {kind} {spec_name(name)!r}: {exc}. It takes "
+            f"{takes or 'no options'}."
+        ) from None
 
 
 def spec_name(spec: Any) -> str:

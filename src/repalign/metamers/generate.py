@@ -19,7 +19,7 @@ import torch
 from repalign._device import resolve_device
 from repalign._validation import check_images
 from repalign.errors import ConfigError, ShapeError
-from repalign.metamers._spec import parse_spec, spec_name
+from repalign.metamers._spec import check_options, parse_spec, spec_name
 from repalign.metamers.criterion import STATISTICS, null_distribution, threshold_from_null
 from repalign.metamers.evaluate import ActiveSet, Criterion, describe_models
 from repalign.metamers.inits import make_seeds
@@ -87,6 +87,17 @@ def _check_options(o: dict[str, Any], batch_size: int, combine: str, quantile: f
         raise ConfigError(f"combine must be 'mean' or 'max', received {combine!r}.")
     if not 0 < quantile <= 1:
         raise ConfigError(f"quantile must be in (0, 1], received {quantile}.")
+
+
+def _check_optimizer(factory: Any, name: Any, lr: float, kwargs: dict[str, Any]) -> None:
+    """Build the optimizer once on a dummy parameter: options it does not take raise here."""
+    check_options(factory, "optimizer", name, [], lr=lr, **kwargs)
+    try:
+        factory([torch.zeros(1, 1, requires_grad=True)], lr=lr, **kwargs)
+    except TypeError as exc:  # factories that pass **options on to torch.optim
+        raise ConfigError(
+            f"Bad options {kwargs} for optimizer {spec_name(name)!r}: {exc}."
+        ) from None
 
 
 def _same_label_mode(same_label: Any, labels: np.ndarray, plan: Plan, images: torch.Tensor) -> Any:
@@ -264,8 +275,13 @@ def generate_metamers(
         amp=amp, quantize=quantize, seed=seed, quiet=quiet,
         prescreen=isinstance(name_st, str) and not STOPS.info(name_st)["uses_distance"],
     )
-    cfg.schedule(cfg.steps, **kw_s)  # validate options before any work
+    # validate every piece's options before any work
+    check_options(cfg.schedule, "schedule", name_s, cfg.steps, **kw_s)
+    cfg.schedule(cfg.steps, **kw_s)
+    check_options(cfg.stop, "stop", name_st, 1, **kw_st)
     cfg.stop(1, **kw_st)
+    check_options(cfg.parametrization, "parametrization", name_p, images[:1], **kw_p)
+    _check_optimizer(cfg.optimizer, name_o, cfg.lr, kw_o)
     n_t = images.shape[0]
     init_name, init_kw = parse_spec(opts["init"], "init")
     if init_name == "other" and "pool" not in init_kw and null_stimuli is not None:

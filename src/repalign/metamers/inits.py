@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from repalign._registry import Registry
 from repalign._validation import check_images
 from repalign.errors import ConfigError, ShapeError
-from repalign.metamers._spec import parse_spec
+from repalign.metamers._spec import check_options, parse_spec
 
 __all__ = ["INITS", "list_inits", "make_seeds"]
 
@@ -157,10 +157,8 @@ def make_seeds(spec: Any, targets: torch.Tensor, *, seed: int = 0) -> torch.Tens
     t = targets.detach().to("cpu", torch.float32)
     # a stream of its own, so that seed=0 does not reproduce torch.manual_seed(0) draws
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), 1]).generate_state(1)[0]))
-    try:
-        out = fn(t, gen, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"Bad options {kwargs} for init {name!r}: {exc}.") from None
+    check_options(fn, "init", name, t, gen, **kwargs)
+    out = fn(t, gen, **kwargs)
     same = (out == t).flatten(1).all(1)
     if bool(same.any()):
         rows = same.nonzero().flatten().tolist()[:10]

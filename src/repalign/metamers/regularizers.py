@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from repalign._registry import Registry
 from repalign.errors import ConfigError
-from repalign.metamers._spec import parse_spec, spec_name
+from repalign.metamers._spec import check_options, parse_spec, spec_name
 from repalign.metamers.terms import DIST, LossContext, Term, image_term
 
 __all__ = [
@@ -204,9 +204,13 @@ def build_loss(spec: Any = "none") -> Term:
         return Term(name, spec_name(name))
     entry = REGULARIZERS.get(name)
     if REGULARIZERS.info(name)["kind"] == "preset":
+        check_options(entry, "regularizer", name, **kwargs)
         return entry(**kwargs)
     weight = float(kwargs.pop("weight", REGULARIZERS.info(name)["weight"]))
-    return DIST + weight * _image_regularizer(name, kwargs)
+    try:
+        return DIST + weight * _image_regularizer(name, kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} Every image regularizer also takes weight=.") from None
 
 
 def _image_regularizer(name: str, kwargs: dict[str, Any]) -> Term:
@@ -216,6 +220,7 @@ def _image_regularizer(name: str, kwargs: dict[str, Any]) -> Term:
             f"{name!r} is a loss preset, not an image regularizer; weights can be given only to "
             f"{list_regularizers(kind='image')}."
         )
+    check_options(fn, "regularizer", name, None, **kwargs)  # None stands for the images
     return image_term(lambda x: fn(x, **kwargs), name)
 
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from repalign._registry import Registry
-from repalign.metamers._spec import parse_spec
+from repalign.metamers._spec import check_options, parse_spec
 
 __all__ = ["TRANSFORMS", "build_transforms", "jitter", "pad", "rotate", "scale"]
 
@@ -119,7 +119,9 @@ def build_transforms(spec: Any) -> Transform | None:
         if callable(name):
             steps.append(name)
             continue
-        made = TRANSFORMS.get(name)(**kwargs)
+        factory = TRANSFORMS.get(name)
+        check_options(factory, "transform", name, **kwargs)
+        made = factory(**kwargs)
         steps.extend(made if isinstance(made, list) else [made])
 
     def pipeline(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
