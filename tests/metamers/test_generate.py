@@ -26,7 +26,7 @@ class Recorder:
     """An optimizer factory that records the learning rate and the parameters at every step."""
 
     def __init__(self, inner=NormalizedGD):
-        self.inner, self.lrs, self.before = inner, [], []
+        self.inner, self.lrs, self.before, self.grads = inner, [], [], []
 
     def __call__(self, params, lr, **kw):
         opt = self.inner(params, lr=lr, **kw)
@@ -36,6 +36,7 @@ class Recorder:
         def counted(*a, **k):
             self.lrs.append(opt.param_groups[0]["lr"])
             self.before.append(opt.param_groups[0]["params"][0].detach().clone())
+            self.grads.append(opt.param_groups[0]["params"][0].grad.detach().clone())
             return step(*a, **k)
 
         opt.step = counted
@@ -62,6 +63,12 @@ def test_loss_decreases_and_result_is_filled(tiny_cnn, images, null):
     assert set(res.config["thresholds"]) == {f"test:tiny_cnn_s0@{k}" for k in ("1", "3", "4")}
     # 8-bit images; final distance and success re-measured on them
     assert torch.equal(res.images, torch.round(res.images * 255) / 255)
+    # "1+4" matches both layers at once: its distance is the mean of the two layers' distances
+    t4 = res.targets[4:]
+    two = (_distances(tiny_cnn, "1", res.images[4:], t4) + _distances(tiny_cnn, "4", res.images[4:], t4)) / 2
+    np.testing.assert_allclose(res.final_distance[4:], two, rtol=1e-4)
+    np.testing.assert_allclose(res.final_distance[:4], _distances(tiny_cnn, "3", res.images[:4],
+                                                                  res.targets[:4]), rtol=1e-4)
 
 
 def test_success_matches_independent_recheck(tiny_cnn, images, null):
@@ -134,6 +141,22 @@ def test_feather_preset_takes_the_published_steps_scaled_down(tiny_cnn, images, 
     assert len(rec.lrs) == 80 and res.config["steps_run"] == [80]
     assert rec.lrs == [0.5**k for k in range(8) for _ in range(10)]
     assert res.optimizers == ["Recorder"] * 2 and res.config["schedule"] == "halving:blocks=8"
+    # every update is x <- clamp(x - s g / ||g||, 0, 1), g the gradient of Feather's distance
+    # recomputed here with autograd; the start is the seed and the last iterate is kept
+    with torch.no_grad():
+        t = tiny_cnn.features(images[:2], ["3"])["3"].flatten(1)
+    iterates = [*rec.before, rec.param.detach()]
+    for k in range(80):
+        x = iterates[k].clone().requires_grad_(True)
+        f = tiny_cnn.features(x, ["3"])["3"].flatten(1)
+        ((f - t).norm(dim=1) / t.norm(dim=1)).sum().backward()
+        g = x.grad
+        torch.testing.assert_close(rec.grads[k], g, atol=1e-6, rtol=1e-4)
+        norm = g.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        want = (iterates[k] - rec.lrs[k] * g / norm).clamp(0, 1)
+        torch.testing.assert_close(iterates[k + 1], want, atol=1e-5, rtol=0)
+    torch.testing.assert_close(res.seeds, iterates[0])
+    torch.testing.assert_close(res.images, torch.round(iterates[-1] * 255) / 255, atol=1e-6, rtol=0)
 
 
 def _distances(model, layer, images, targets):
@@ -308,3 +331,80 @@ def test_bad_input(tiny_cnn, images, null):
         _gen(tiny_cnn, images, layers="3", null_stimuli=torch.rand(20, 3, 8, 8))
     with pytest.warns(UserWarning, match="only 6 natural images"):
         _gen(tiny_cnn, images, layers="3", steps=2)
+    for option, message in [
+        ({"check_every": 0}, "check_every must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"repeats": 0}, "repeats must be >= 1"), ({"combine": "median"}, "'mean' or 'max'"),
+        ({"quantile": 0.0}, r"quantile must be in \(0, 1\]"),
+        ({"statistic": "kendall"}, "statistic must be one of"),
+        ({"same_label": "yes"}, "same_label must be False, True, 'predicted' or 'true'"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            _gen(tiny_cnn, images, layers="3", null_stimuli=null, **option)
+    with pytest.raises(UnknownNameError, match="Unknown optimizer 'adamw'"):
+        _gen(tiny_cnn, images, layers="3", optimizer="adamw", null_stimuli=null)
+
+
+def test_transforms_reach_the_representation_term_only(tiny_cnn, images, null):
+    """The model sees the transformed image, the regularizer the untransformed one."""
+    seen = {"model": [], "regularizer": []}
+
+    def flip(x, gen):
+        return x.flip(-1)
+
+    def record(c):
+        seen["regularizer"].append(c.x.detach().clone())
+        return c.dist
+
+    handle = tiny_cnn.network[0].register_forward_pre_hook(
+        lambda mod, args: seen["model"].append(args[0].detach().clone()) if args[0].requires_grad else None
+    )
+    try:
+        _gen(tiny_cnn, images[:2], layers="3", steps=3, stop="fixed", transforms=[flip],
+             regularizer=record, null_stimuli=null, quantize=False)
+    finally:
+        handle.remove()
+    assert len(seen["regularizer"]) == 3 and len(seen["model"]) == 3
+    for at_model, at_reg in zip(seen["model"], seen["regularizer"], strict=True):
+        torch.testing.assert_close(at_model, tiny_cnn.preprocess(at_reg.flip(-1)))
+
+
+def test_hot_loop_reads_nothing_back_from_the_device(tiny_cnn, images, null, monkeypatch):
+    """Between checks, repalign's code makes no host read of a tensor (.item, .cpu, bool(), ...:
+    each a device synchronisation on a GPU): the count does not grow with the steps."""
+    import sys
+
+    counts = {"n": 0}
+    for name in ("item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__", "__array__"):
+        real = getattr(torch.Tensor, name)
+
+        def wrapper(self, *a, _real=real, **k):
+            if sys._getframe(1).f_globals.get("__name__", "").startswith("repalign"):
+                counts["n"] += 1
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, wrapper)
+    reads = []
+    for steps in (10, 40):
+        counts["n"] = 0
+        _gen(tiny_cnn, images, layers=["1", "3+4"], steps=steps, check_every=1000,
+             stop="criterion", null_stimuli=null, history_every=1, keep="best")
+        reads.append(counts["n"])
+    assert reads[0] == reads[1] and reads[0] > 0, reads
+
+
+@pytest.mark.parametrize(
+    ("option", "takes"),
+    [
+        ({"schedule": "cosine:min=0.1"}, "min_factor"), ({"stop": "threshold:tol=0.1"}, "tau"),
+        ({"optimizer": "adam:momentum=0.9"}, "momentum"), ({"optimizer": "normalized_gd:mom=1"}, "eps"),
+        ({"parametrization": "fourier:decay=1"}, "decay_power"),
+        ({"regularizer": "total_variation:w=1"}, "weight="), ({"regularizer": "human_leaning:tvw=1"}, "blur_weight"),
+        ({"transforms": ["jitter:dx=2"]}, "'d'"), ({"init": "blend:a=0.5"}, "alpha"),
+    ],
+    ids=lambda o: str(o)[:30],
+)
+def test_bad_options_of_a_piece_are_named(tiny_cnn, images, null, option, takes):
+    with pytest.raises(ConfigError, match="Bad options") as err:
+        _gen(tiny_cnn, images, layers="3", steps=2, null_stimuli=null, **option)
+    assert takes in str(err.value)
