@@ -1,6 +1,8 @@
 import json
 
-from repalign.cli import main
+import pytest
+
+from repalign.cli import build_parser, main
 from repalign.metamers.result import MetamerResult
 
 
@@ -32,3 +34,15 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     code = main(["metamers", "zoo:cnn_standard_s0", "bundled:digits", "--layers", "block2",
                  "--steps", "0", "--out", str(tmp_path / "y"), "--quiet"])
     assert code == 2 and "steps must be a positive integer" in capsys.readouterr().err
+
+
+def test_cli_same_label_modes():
+    """--same-label alone is the generator's label (Feather's check); 'true' the target's label."""
+    base = ["metamers", "zoo:cnn_standard_s0", "bundled:digits", "--out", "x"]
+    parse = build_parser().parse_args
+    assert parse(base).same_label is False
+    assert parse([*base, "--same-label"]).same_label == "predicted"
+    assert parse([*base, "--same-label", "predicted"]).same_label == "predicted"
+    assert parse([*base, "--same-label", "true"]).same_label == "true"
+    with pytest.raises(SystemExit):
+        parse([*base, "--same-label", "yes"])

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 __all__ = ["register"]
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _handler(args: argparse.Namespace) -> int:
@@ -77,8 +69,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--steps", type=int)
     p.add_argument("--keep", choices=["last", "best"])
     p.add_argument("--check-every", dest="check_every", type=int)
-    p.add_argument("--same-label", dest="same_label", nargs="?", const=True, default=False,
-                   type=_value, help="also require the same label ('predicted' or 'true')")
+    p.add_argument("--same-label", dest="same_label", nargs="?", const="predicted", default=False,
+                   choices=["predicted", "true"],
+                   help="also require the same label: 'predicted' (default when given without a "
+                   "value: the generator's label of the target) or 'true' (the target's label)")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda or auto (default)")
