@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from repalign.errors import DataFormatError, ShapeError
 from repalign.metamers.result import MetamerResult
@@ -34,7 +35,15 @@ def test_save_load_roundtrip(tmp_path):
     r.save(tmp_path / "r")
     assert len(list((tmp_path / "r" / "png").glob("*.png"))) == 3 * len(r)
     back = MetamerResult.load(tmp_path / "r")
-    torch.testing.assert_close(back.images, r.images)
+    for name in ("images", "seeds", "targets"):
+        torch.testing.assert_close(getattr(back, name), getattr(r, name), atol=0, rtol=0)
+    assert back.wall_time == 1.5 and back.history["step"].tolist() == [0, 1, 2]
+    # the PNGs hold the 8-bit images (rounded), one grey channel here
+    for i in range(len(r)):
+        for name, tag in (("images", "metamer"), ("seeds", "seed"), ("targets", "target")):
+            png = np.asarray(Image.open(tmp_path / "r" / "png" / f"{i:05d}_{tag}.png"))
+            want = np.round(getattr(r, name)[i, 0].numpy() * 255).astype(np.uint8)
+            np.testing.assert_array_equal(png, want)
     pd_a, pd_b = r.table(), back.table()
     assert pd_a.equals(pd_b)
     np.testing.assert_array_equal(back.history["loss"], r.history["loss"])

@@ -5,8 +5,8 @@ result (e.g. one column per layer, or per regularizer). When the starting images
 recipes (different inits) each metamer gets its own seed column. Titles mark whether the 8-bit
 metamer passed the criterion and its final distance.
 
-Example:
-    >>> fig = plot_metamers(res, path="out/metamers")  # doctest: +SKIP  (writes .png and .svg)
+Example (writes ``out/metamers.png`` and ``out/metamers.svg``):
+    >>> fig = plot_metamers(res, path="out/metamers")  # doctest: +SKIP
 """
 
 from __future__ import annotations
