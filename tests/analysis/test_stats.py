@@ -41,6 +41,22 @@ def test_partial_corr_equals_pingouin_and_residuals(table):
     assert got.as_dict()["covar"] == "imagenet_top1"
 
 
+def test_partial_corr_with_two_covariates(table, rng):
+    df = table.assign(params=rng.normal(size=60) + 3 * table["alignment"])
+    got = partial_corr(df, "alignment", "fewshot", covar=["imagenet_top1", "params"])
+    ref = pg.partial_corr(df, x="alignment", y="fewshot", covar=["imagenet_top1", "params"])
+    assert got.r == pytest.approx(float(ref["r"].iloc[0]), rel=1e-12)
+    z = np.column_stack([np.ones(60), df["imagenet_top1"], df["params"]])
+    res = [df[c] - z @ np.linalg.lstsq(z, df[c], rcond=None)[0] for c in ("alignment", "fewshot")]
+    r = np.corrcoef(*res)[0, 1]
+    assert got.r == pytest.approx(r, rel=1e-10)
+    t = r * np.sqrt((60 - 2 - 2) / (1 - r**2))  # n - 2 - (number of covariates) degrees of freedom
+    assert got.p == pytest.approx(2 * stats.t.sf(abs(t), 56), rel=1e-8)
+    assert got.covar == ("imagenet_top1", "params") and got.as_dict()["covar"] == "imagenet_top1+params"
+    one = partial_corr(df, "alignment", "fewshot", covar="imagenet_top1")
+    assert not np.isclose(got.r, one.r)
+
+
 def test_partial_corr_bad_input(table):
     with pytest.raises(DataFormatError, match=r"column\(s\) \['nope'\] not in the table"):
         partial_corr(table, "alignment", "nope")
