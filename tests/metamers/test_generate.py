@@ -259,25 +259,58 @@ def test_layers_from_mapping_and_defaults(cnn_pair, images, null):
         _gen([[a, b]], images[:2], layers=[{"test:tiny_cnn_s0": "1"}], null_stimuli=null)
 
 
-@pytest.mark.parametrize(
-    "option",
-    [
-        {"init": "gaussian"}, {"init": "light_noise"}, {"init": "uniform"}, {"init": "white"},
-        {"init": "black"}, {"init": "lowpass"}, {"init": "blend:alpha=0.3"},
-        {"regularizer": "human_leaning"}, {"regularizer": "range:lo=0.1,hi=0.9"},
-        {"regularizer": {"total_variation": 1e-3, "lp_norm": 1e-3}},
-        {"parametrization": "sigmoid"}, {"parametrization": "fourier", "lr": 0.05},
-        {"transforms": "robust_small"}, {"transforms": ["pad:width=2", "rotate", "scale"]},
-        {"optimizer": "sgd", "lr": 0.5}, {"optimizer": "sgd_momentum", "lr": 0.2},
-        {"optimizer": "normalized_gd", "lr": 0.5},
-        {"schedule": "halving"}, {"schedule": "step"}, {"schedule": "plateau"},
-        {"schedule": "constant"}, {"stop": "threshold:tau=0.5"}, {"stop": "plateau:window=5"},
-        {"objective": "cosine"}, {"objective": "mse", "lr": 0.05}, {"keep": "best"},
-        {"statistic": "pearson", "quantile": 0.9, "null_pairs": 100},
-        {"same_label": True}, {"repeats": 2},
-    ],
-    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items())[:40],
-)
+_SWEEP = [
+    {"init": "gaussian"}, {"init": "light_noise"}, {"init": "uniform"}, {"init": "white"},
+    {"init": "black"}, {"init": "lowpass"}, {"init": "blend:alpha=0.3"}, {"init": "noise"},
+    {"init": ("image", {"image": torch.full((1, 3, 16, 16), 0.3)})},
+    {"regularizer": "human_leaning"}, {"regularizer": "range:lo=0.1,hi=0.9"},
+    {"regularizer": {"total_variation": 1e-3, "lp_norm": 1e-3}},
+    {"regularizer": "blur:weight=1e-3"}, {"regularizer": "l1_center"},
+    {"regularizer": "adversarial:distance=ssim"}, {"regularizer": "seed_anchored:distance=ssim"},
+    {"parametrization": "sigmoid"}, {"parametrization": "fourier", "lr": 0.05},
+    {"transforms": "robust_small"}, {"transforms": "robust"},
+    {"transforms": ["pad:width=2", "rotate", "scale", "jitter:d=2"]},
+    {"optimizer": "sgd", "lr": 0.5}, {"optimizer": "sgd_momentum", "lr": 0.2},
+    {"optimizer": "normalized_gd", "lr": 0.5},
+    {"schedule": "halving"}, {"schedule": "step"}, {"schedule": "plateau"},
+    {"schedule": "constant"}, {"stop": "threshold:tau=0.5"}, {"stop": "plateau:window=5"},
+    {"stop": "fixed"}, {"objective": "cosine"}, {"objective": "mse", "lr": 0.05}, {"keep": "best"},
+    {"statistic": "pearson", "quantile": 0.9, "null_pairs": 100},
+    {"same_label": True}, {"repeats": 2},
+]
+
+
+def test_sweep_covers_every_registry_entry():
+    """Each registered name is swept below or is the default preset's choice."""
+    from repalign.metamers import (
+        inits,
+        objectives,
+        optimizers,
+        parametrizations,
+        regularizers,
+        schedules,
+        stopping,
+        transforms,
+    )
+
+    registries = {
+        "init": inits.INITS, "regularizer": regularizers.REGULARIZERS,
+        "parametrization": parametrizations.PARAMETRIZATIONS, "transforms": transforms.TRANSFORMS,
+        "optimizer": optimizers.OPTIMIZERS, "schedule": schedules.SCHEDULES, "stop": stopping.STOPS,
+        "objective": objectives.OBJECTIVES,
+    }
+    fast = get_preset("fast")
+    for key, registry in registries.items():
+        used = {str(fast.get(key))}
+        for option in _SWEEP:
+            value = option.get(key)
+            specs = value if isinstance(value, (list, dict)) else [value]
+            used |= {str(v[0] if isinstance(v, tuple) else v).partition(":")[0] for v in specs}
+        missing = set(registry.list()) - used
+        assert not missing, (key, missing)
+
+
+@pytest.mark.parametrize("option", _SWEEP, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items())[:40])
 def test_registry_sweep_through_generation(tiny_cnn, images, null, option):
     res = _gen(tiny_cnn, images[:3], layers="3", steps=25, check_every=5, null_stimuli=null, **option)
     assert len(res) == 3 * option.get("repeats", 1)

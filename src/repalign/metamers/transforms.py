@@ -89,7 +89,9 @@ def rotate(angles: Sequence[float] = tuple(_ANGLES)) -> Transform:
         cos, sin = torch.cos(theta), torch.sin(theta)
         zero = torch.zeros_like(cos)
         mat = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-        grid = F.affine_grid(mat.to(x.device, x.dtype), list(x.shape), align_corners=False)
+        # non_blocking: a blocking host-to-device copy would wait for the GPU at every step
+        mat = mat.to(x.device, x.dtype, non_blocking=True)
+        grid = F.affine_grid(mat, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     return fn
