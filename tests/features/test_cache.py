@@ -45,6 +45,19 @@ def test_recomputes_when_weights_change(counting_cnn, stimuli, tmp_path):
     assert not np.allclose(before, after)
 
 
+def test_recomputes_when_preprocessing_changes(counting_cnn, stimuli, tmp_path):
+    from repalign.models.model import Preprocess
+
+    before = _run(counting_cnn, stimuli, tmp_path)["3"]
+    counting_cnn.preprocess = Preprocess([0.4] * 3, [0.25] * 3)  # was mean 0.5
+    conv = counting_cnn.network[0]
+    conv.calls = 0
+    after = _run(counting_cnn, stimuli, tmp_path)["3"]
+    assert conv.calls == 1
+    np.testing.assert_array_equal(after, extract_features(counting_cnn, stimuli, ["3"], quiet=True)["3"])
+    assert not np.allclose(before, after)
+
+
 def test_recomputes_when_layer_reducer_or_stimuli_change(counting_cnn, stimuli, tmp_path):
     base = _run(counting_cnn, stimuli, tmp_path)["3"]
     pooled = _run(counting_cnn, stimuli, tmp_path, reduce="avgpool")["3"]

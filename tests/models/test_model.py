@@ -116,3 +116,41 @@ def test_cache_key_changes_with_weights(tiny_cnn):
     with torch.no_grad():
         tiny_cnn.network[0].bias.add_(1.0)
     assert tiny_cnn.cache_key() != k
+
+
+def test_cache_key_changes_with_preprocessing(tiny_cnn):
+    k = tiny_cnn.cache_key()
+    tiny_cnn.preprocess = Preprocess([0.4] * 3, [0.25] * 3)
+    assert tiny_cnn.cache_key() != k
+    # a custom preprocessing module enters by its values, not only its repr
+    scale = nn.Conv2d(3, 3, 1)
+    tiny_cnn.preprocess = scale
+    k2 = tiny_cnn.cache_key()
+    with torch.no_grad():
+        scale.weight.mul_(2.0)
+    assert repr(scale) == repr(tiny_cnn.preprocess) and tiny_cnn.cache_key() != k2
+
+
+def test_no_hook_remains_when_an_early_exit_forward_raises():
+    class Flaky(nn.Module):
+        fail = False
+
+        def forward(self, x):
+            if self.fail:
+                raise RuntimeError("flaky")
+            return x
+
+    flaky = Flaky()
+    net = nn.Sequential(nn.Conv2d(3, 2, 1), flaky, nn.ReLU())
+    m = Model(net, None, spec="t:flaky", input_size=(3, 4, 4))
+    x = torch.rand(2, 3, 4, 4)
+    m.features(x, ["2"])  # traces the call counts (early exit on)
+    flaky.fail = True
+    with pytest.raises(RuntimeError, match="flaky"):
+        m.features(x, ["0", "2"])
+    assert _no_hooks(m)
+    # also when the first, counting forward raises
+    fresh = Model(net, None, spec="t:flaky2", input_size=(3, 4, 4))
+    with pytest.raises(RuntimeError, match="flaky"):
+        fresh.features(x, ["2"])
+    assert _no_hooks(fresh)

@@ -185,8 +185,19 @@ class Model(nn.Module):
         return hash_state_dict(self.network.state_dict())
 
     def cache_key(self) -> str:
-        """Content hash identifying this model: weights, preprocessing, architecture spec."""
-        pre = self.preprocess.config() if isinstance(self.preprocess, Preprocess) else repr(self.preprocess)
+        """Content hash identifying this model: weights, preprocessing, architecture spec.
+
+        A custom preprocessing module (not :class:`Preprocess`) enters by its ``repr`` and, when
+        it has parameters or buffers, by their sha256, so changing its values changes the key.
+        """
+        pre: Any
+        if isinstance(self.preprocess, Preprocess):
+            pre = self.preprocess.config()
+        else:
+            pre = repr(self.preprocess)
+            state = self.preprocess.state_dict()
+            if state:
+                pre = {"repr": pre, "state": hash_state_dict(state)}
         return hash_params({"spec": self.spec, "weights": self.weights_sha256(), "preprocess": pre})
 
     @property
