@@ -18,7 +18,13 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(
+            "device must be a torch device ('cpu', 'cuda', 'cuda:1', ...), 'auto' or None; "
+            f"received {device!r} ({exc})."
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             f"device={str(device)!r} was asked for but CUDA is not available on this machine; "

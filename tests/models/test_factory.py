@@ -41,9 +41,13 @@ def test_contradicting_options_raise():
         ra.create_model("hf:vit")
     with pytest.raises(ConfigError, match="image_size"):
         ra.create_model("torchvision:resnet18", pretrained=False, image_size=(0, 4))
-    with pytest.raises(ra.errors.ConfigError, match="CUDA"):
-        if torch.cuda.is_available():
-            raise ConfigError("CUDA present: nothing to check")
+    with pytest.raises(ConfigError, match=r"device must be.*received 'gpu'"):
+        ra.create_model("torchvision:resnet18", pretrained=False, device="gpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present: device='cuda' is valid")
+def test_cuda_requested_without_cuda_raises():
+    with pytest.raises(ConfigError, match="CUDA"):
         ra.create_model("torchvision:resnet18", pretrained=False, device="cuda")
 
 
