@@ -285,3 +285,50 @@ def test_transforms_against_direct_formulas() -> None:
     assert torch.equal(crop_resize(x, (6, 6)), x[..., 1:7])
     up = crop_resize(x, (12, 12))
     assert up.shape == (2, 3, 12, 12) and float(up.min()) >= 0 and float(up.max()) <= 1
+
+
+# -- the Stimuli container ---------------------------------------------------------------------
+def test_stimuli_sha256_is_the_content_hash() -> None:
+    import hashlib
+
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    stim = Stimuli(x, ids=["a", "b", "c"])
+    arr = x.numpy()
+    ref = hashlib.sha256(str(arr.dtype).encode() + str(arr.shape).encode() + arr.tobytes())
+    assert stim.sha256 == ref.hexdigest()
+    assert Stimuli(x.clone(), ids=["p", "q", "r"], labels=[0, 1, 1], name="other").sha256 == stim.sha256
+    changed = x.clone()
+    changed[2, 0, 3, 3] = 1.0 - changed[2, 0, 3, 3]
+    assert Stimuli(changed, ids=["a", "b", "c"]).sha256 != stim.sha256
+    assert stim.subset([2, 0]).sha256 == Stimuli(x[[2, 0]], ids=["c", "a"]).sha256
+
+
+def test_stimuli_subset_and_where_keep_order_and_metadata() -> None:
+    stim = load_stimuli("bundled:digits", size=8, limit=20)
+    sub = stim.subset([5, 1, -3])
+    assert sub.ids == (stim.ids[5], stim.ids[1], stim.ids[-3])
+    np.testing.assert_array_equal(sub.labels, stim.labels[[5, 1, -3]])
+    assert torch.equal(sub.images, stim.images[[5, 1, -3]]) and sub.label_names == stim.label_names
+    threes = stim.where([3])
+    assert list(threes.labels) == [3] * int((stim.labels == 3).sum())
+    assert threes.ids == tuple(i for i, lab in zip(stim.ids, stim.labels, strict=True) if lab == 3)
+
+
+def test_stimuli_bad_construction_raises_named_errors() -> None:
+    from repalign.errors import ShapeError
+
+    x = torch.rand(2, 1, 4, 4)
+    with pytest.raises(ShapeError, match="2 images but 3 ids"):
+        Stimuli(x, ids=["a", "b", "c"])
+    with pytest.raises(DataFormatError, match=r"ids must be unique.*\['a'\]"):
+        Stimuli(x, ids=["a", "a"])
+    with pytest.raises(ShapeError, match="labels must be 2 integers"):
+        Stimuli(x, ids=["a", "b"], labels=[0.5, 1.0])
+    with pytest.raises(DataFormatError, match=r"labels range over \[0, 2\].*2 label names"):
+        Stimuli(x, ids=["a", "b"], labels=[0, 2], label_names=["x", "y"])
+    with pytest.raises(ShapeError, match="subset index out of range for 2"):
+        Stimuli(x, ids=["a", "b"]).subset([2])
+    with pytest.raises(DataFormatError, match="no labels to select on"):
+        Stimuli(x, ids=["a", "b"]).where([0])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        Stimuli(x * 3, ids=["a", "b"])

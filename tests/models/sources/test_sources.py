@@ -88,20 +88,20 @@ def _file(tmp_path: Path):
 
 
 def _zoo(tmp_path: Path):
-    from repalign.models.sources import zoo_source
+    from repalign.models.zoo import build_network
+    from repalign.models.zoo.store import builtin_dir
 
-    try:
-        zoo = zoo_source._zoo()
-    except ra.errors.ConfigError as exc:
-        pytest.skip(f"the model zoo is not available yet: {exc}")
-    find = getattr(zoo, "find_checkpoint", None)
-    trained = [n for n in sorted(zoo.zoo_names()) if find is None or find(n) is not None]
-    if not trained:
-        pytest.skip("no trained zoo checkpoint on this machine (loading would train one)")
-    name = trained[0]
-    m = ra.create_model(f"zoo:{name}", device="cpu")
-    ref = zoo.load_zoo_model(name)
-    return m, lambda x: ref.eval()(x)
+    # the shipped checkpoint read by hand: torch.load, the architecture of its config, float32
+    # weights, and the documented normalisation (x - 0.3) / 0.33
+    path = builtin_dir() / "cnn_standard_s0.pt"
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = blob["meta"]["config"]
+    ref = build_network(cfg["arch"], width=cfg["width"], depth=cfg["depth"]).eval()
+    ref.load_state_dict({k: v.float() if v.is_floating_point() else v
+                         for k, v in blob["state_dict"].items()})
+    m = ra.create_model("zoo:cnn_standard_s0", device="cpu")
+    assert m.meta["checkpoint"] == str(path) and m.input_size == (1, 32, 32)
+    return m, lambda x: ref((x - 0.3) / 0.33)
 
 
 CASES = {

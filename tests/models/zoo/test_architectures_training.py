@@ -9,6 +9,7 @@ from torch import nn
 
 from repalign.errors import ConfigError, UnknownNameError
 from repalign.models.zoo import (
+    ARCHITECTURES,
     STYLES,
     TrainConfig,
     as_config,
@@ -48,7 +49,13 @@ def small_digits() -> DigitsTensors:
     return DigitsTensors(d.x_train[tr], d.y_train[tr], d.x_test[:80], d.y_test[:80])
 
 
-@pytest.mark.parametrize("arch", ["mlp", "cnn", "resnet"])
+def test_every_registered_architecture_is_a_config_choice() -> None:
+    assert ARCHITECTURES.list() == ["cnn", "mlp", "resnet"]
+    for arch in ARCHITECTURES.list():
+        assert TrainConfig(arch=arch).arch == arch  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES.list())
 def test_architecture_shapes_and_layer_roles(arch: str) -> None:
     cfg = TrainConfig(arch=arch)  # type: ignore[arg-type]
     model = make_model(cfg, "x")
