@@ -125,7 +125,9 @@ def main() -> None:
         runs.append(measure(zoo_names[0], zoo, digits, order[-1], order[1], args.batch_size, args.repeats))
 
     report("extract", {"device": str(resnet.device), "torch_threads": torch.get_num_threads(),
-                       "runs": runs, "note": "shared 2-core machine: other jobs disturb timings"})
+                       "runs": runs,
+                       "note": "ratios are measured side by side in this run; absolute times "
+                               "depend on the machine and its load"})
 
 
 if __name__ == "__main__":

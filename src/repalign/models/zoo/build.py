@@ -136,8 +136,9 @@ def train_zoo(
     exists, each row also says whether the retrained weights are bit-identical to it
     (``identical_to_shipped``; expected on the CPU they were trained on, since training is
     deterministic), the largest absolute difference between the two sets of weights
-    (``max_abs_diff_to_shipped``; on another CPU, floating-point kernels round differently, so a
-    few float16 steps) and the shipped clean accuracy.
+    (``max_abs_diff_to_shipped``; on another CPU, floating-point kernels round differently and
+    training amplifies it: from one float16 step for the standard MLPs to tenths after
+    adversarial training, see docs/zoo.md) and the shipped clean accuracy.
     """
     selected = {n: c for n, c in builtin_configs().items() if fnmatch.fnmatchcase(n, only)}
     if not selected:
