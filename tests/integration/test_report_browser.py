@@ -59,8 +59,16 @@ def test_report_renders_in_chromium(browser, tiny_run):
         assert shot.shape[0] > 50 and shot.shape[1] > 50
         assert shot.std() > 5.0, f"figure {names[-1]} looks blank"
         assert (shot < 200).mean() > 0.01, f"figure {names[-1]} has almost no ink"
-    assert {"alignment_reference", "glocal_odd_one_out"} <= set(names)
-    assert any(name.startswith("metamers_") for name in names)
+    # every figure the report promises: alignment bars and model x model heatmaps, gLocal, the
+    # metamer grid, the per-test bars, the transfer heatmap, few-shot and alignment vs few-shot
+    assert set(names) >= {
+        "alignment_reference", "alignment_pairwise_rsa_spearman", "glocal_odd_one_out",
+        "metamers_cnn_l2_s0", "evaluation_two_afc", "evaluation_clustering",
+        "evaluation_recognizability", "evaluation_representation_test", "transfer_accuracy",
+        "few_shot", "alignment_vs_few_shot",
+    }, names
+    assert len(names) == len(set(names))
+    assert page.locator("table").count() >= 10  # the tables next to the figures
     assert len(list((tiny_run / "figures").glob("*.png"))) == n
     page.close()
 
