@@ -13,6 +13,46 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 pytestmark = pytest.mark.ray
 
 
+SMALL = {
+    "name": "ray-small",
+    "device": "cpu",
+    "stimuli": {"source": "bundled:digits", "per_class": 2},
+    "models": {"specs": ["zoo:mlp_standard_s0", "zoo:cnn_standard_s0"]},
+    "similarity": {"reference": "zoo:cnn_l2_s0", "metrics": ["cka_linear"], "pairwise": []},
+    "executor": {"kind": "ray", "threads": 1},
+}
+
+
+def test_without_address_a_local_instance_is_started_and_stopped(tmp_path, comparable, monkeypatch):
+    """No ``address``: the executor starts its own local Ray instance (not one that RAY_ADDRESS
+    points to), runs the units there and shuts it down; the results equal a local run's."""
+    if ray.is_initialized():
+        pytest.skip("a Ray instance is already initialised in this process")
+    monkeypatch.setenv("RAY_ADDRESS", "auto")  # ignored: no address means a new local instance
+    run = run_study(SMALL, out=tmp_path / "ray", report=False, quiet=True)
+    assert run.ran == run.units == 5  # features of 3 models (reference included), 2 similarities
+    assert not ray.is_initialized()  # the instance the run started is stopped
+    local = dict(SMALL, executor={"kind": "local", "threads": 1})
+    run_study(local, out=tmp_path / "local", report=False, quiet=True)
+    pd.testing.assert_frame_equal(
+        comparable(load_results(tmp_path / "ray")), comparable(load_results(tmp_path / "local")),
+        check_exact=True,
+    )
+
+
+def test_an_address_without_a_cluster_is_a_config_error(tmp_path, monkeypatch):
+    if ray.is_initialized():
+        pytest.skip("a Ray instance is already initialised in this process")
+    from repalign.errors import ConfigError
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "no_cluster"))  # no `ray start` recorded here
+    cfg = dict(SMALL, executor={"kind": "ray", "address": "auto"})
+    with pytest.raises(ConfigError, match=r"executor\.address='auto': could not connect to a Ray cluster"):
+        run_study(cfg, out=tmp_path / "x", report=False, quiet=True)
+    assert not ray.is_initialized()
+
+
 @pytest.fixture(scope="module")
 def ray_session():
     """One local Ray instance for the module (starting Ray is slow)."""

@@ -84,8 +84,10 @@ class RayExecutor:
 
     Args:
         ctx: the study context, put once into Ray's object store.
-        config: ``address`` (``None`` starts a local Ray instance; ``"auto"`` or
-            ``"ray://host:10001"`` connects to a cluster), per-unit CPUs and GPUs, torch threads.
+        config: ``address`` (``None`` starts a new local Ray instance, stopped at shutdown;
+            ``"auto"`` or ``"ray://host:10001"`` connects to a cluster), per-unit CPUs and GPUs,
+            torch threads. A Ray instance already initialised in this process is used as it is
+            and left running.
     """
 
     def __init__(self, ctx: StudyContext, config: ExecutorConfig) -> None:
@@ -93,9 +95,11 @@ class RayExecutor:
         self._ray = ray
         self._owns = False
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if config.address:
-                kwargs["address"] = config.address
+            # without an address, start a new local instance ("local"): Ray's own default would
+            # attach to whatever RAY_ADDRESS or the last `ray start` on this machine points to
+            kwargs: dict[str, Any] = {
+                "address": config.address or "local", "include_dashboard": False, "log_to_driver": False,
+            }
             try:
                 ray.init(**kwargs)
             except ConnectionError as exc:
