@@ -70,6 +70,16 @@ def test_human_files_as_reference(human_files, tmp_path):
     triplets = ra.data.load_triplets(human_files / "triplets.csv", index_base=1, n_objects=20, layout="trials")
     row = sim[(sim["model"] == "zoo:cnn_l2_s0") & (sim["metric"] == "odd_one_out")]
     assert row["value"].iloc[0] == pytest.approx(odd_one_out_accuracy(x, triplets))
+    # the stored rsa_spearman equals scipy on the model's cosine RDM and the human matrix (ranks of
+    # dissimilarities: a higher human similarity is a smaller dissimilarity)
+    from scipy.stats import spearmanr
+
+    xn = x.astype(np.float64) / np.linalg.norm(x, axis=1, keepdims=True)
+    iu = np.triu_indices(20, 1)
+    human = np.load(human_files / "similarity.npy")
+    expect = spearmanr((1 - xn @ xn.T)[iu], -human[iu]).statistic
+    row = sim[(sim["model"] == "zoo:cnn_l2_s0") & (sim["metric"] == "rsa_spearman")]
+    assert len(row) == 1 and row["value"].iloc[0] == pytest.approx(expect, abs=1e-6)
 
 
 def test_human_files_that_do_not_fit_the_stimuli(human_files, tmp_path):
