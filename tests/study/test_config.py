@@ -126,3 +126,4 @@ def test_shipped_configurations_are_valid():
         cfg = load_config(examples / name)
         assert cfg.name
     assert load_config(examples / "ray_study.toml").executor.kind == "ray"
+    assert load_config(examples / "quickstart.toml") == demo  # the same file as the package's
