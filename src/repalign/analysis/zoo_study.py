@@ -12,11 +12,14 @@ then relates the two across models with :func:`~repalign.analysis.analyze_alignm
 model's clean accuracy on digits 0-4 as the covariate (the role ImageNet top-1 plays in the
 paper) and its robust accuracies as further downstream metrics.
 
-No human judgements exist for these images, so the reference is a **stand-in**: by default the
-mean cosine-similarity matrix of the 12 built-in adversarially trained zoo models (L2 and Linf
-PGD, three architectures, two seeds), the "robust-model ensemble"; adversarially robust models
-are the ones whose invariances agree best with human perception (seed 002), which is why they
-stand in for the observer. A model that is itself a member is compared with the other members.
+The reference is human data when given: a similarity or dissimilarity matrix over all transfer
+images (``reference=``, a :class:`~repalign.data.SimilarityMatrix` or an array), restricted to
+the subset. Offline no human judgements exist for these images, so the default reference is a
+**stand-in**: the mean cosine-similarity matrix of the 12 built-in adversarially trained zoo
+models (L2 and Linf PGD, three architectures, two seeds), the "robust-model ensemble";
+adversarially robust models are the ones whose invariances agree best with human perception
+(seed 002), which is why they stand in for the observer. A model that is itself a member of an
+ensemble is compared with the other members.
 
 Example:
     >>> study = zoo_study(folder, names)                        # doctest: +SKIP
@@ -37,9 +40,11 @@ import pandas as pd
 
 from repalign._io import atomic_write_text
 from repalign._progress import progress
+from repalign._validation import describe
 from repalign.analysis.probes import HEADS, few_shot
 from repalign.analysis.report import AlignmentAnalysis, analyze_alignment
-from repalign.errors import ConfigError
+from repalign.data.similarity_matrix import SimilarityMatrix
+from repalign.errors import ConfigError, DataFormatError
 
 __all__ = ["ALIGNMENT_METRICS", "ZooStudy", "reference_names", "zoo_study"]
 
@@ -89,6 +94,43 @@ def _alignment_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarr
     return np.sort(np.concatenate(picks))
 
 
+def _matrix_reference(reference: SimilarityMatrix | np.ndarray, n: int,
+                      subset: np.ndarray) -> tuple[np.ndarray, str, str]:
+    """A given (human) reference matrix over the transfer images, restricted to the subset.
+
+    Args:
+        reference: (n, n) similarities as an array, or a :class:`SimilarityMatrix` of either
+            kind, with rows in the order of ``digits_split().transfer``.
+        n: number of transfer images.
+        subset: (m,) indices of the alignment subset.
+
+    Returns:
+        The (m, m) restricted matrix, its kind (``"similarity"`` or ``"dissimilarity"``) and
+        the label of the reference.
+
+    Raises:
+        DataFormatError: not (n, n), NaN/Inf, or asymmetric.
+    """
+    expected = (f"zoo_study: the reference matrix must be ({n}, {n}), one row per transfer image "
+                "in the order of digits_split().transfer")
+    if not isinstance(reference, SimilarityMatrix):
+        arr = np.asarray(reference)
+        if arr.shape != (n, n):
+            raise DataFormatError(f"{expected}; received {describe(arr)}.")
+        try:
+            reference = SimilarityMatrix(arr, "similarity", source="given array")
+        except DataFormatError as exc:
+            raise DataFormatError(f"{expected}, symmetric and finite; {exc}") from exc
+    if len(reference) != n:
+        raise DataFormatError(
+            f"{expected}; received ({len(reference)}, {len(reference)}) from {reference.source}."
+        )
+    source = "given array" if reference.source == "array" else reference.source
+    label = (f"human {reference.kind} matrix ({source}, {n} x {n}; restricted to the "
+             f"{len(subset)}-image alignment subset)")
+    return reference.matrix[np.ix_(subset, subset)], reference.kind, label
+
+
 def _penultimate(model: Any, images: Any, device: str) -> np.ndarray:
     from repalign.features.extract import extract_features
 
@@ -102,7 +144,7 @@ def zoo_study(
     folder: str | Path,
     names: Sequence[str] | None = None,
     *,
-    reference: Sequence[str] | None = None,
+    reference: Sequence[str] | SimilarityMatrix | np.ndarray | None = None,
     shots: Sequence[int] = (1, 5, 10, 20, 40, 80),
     heads: Sequence[str] = HEADS,
     repeats: int = 5,
@@ -119,8 +161,11 @@ def zoo_study(
     Args:
         folder: folder of zoo checkpoints (``<name>.pt``), e.g. from ``train_sweep``.
         names: the models to study (default: every checkpoint in ``folder``).
-        reference: zoo model names forming the reference ensemble (default:
-            :func:`reference_names`, the built-in robust models).
+        reference: human data, as a :class:`~repalign.data.SimilarityMatrix` (similarity or
+            dissimilarity) or an (N_transfer, N_transfer) array of similarities over all transfer
+            images in the order of ``digits_split().transfer``, restricted to the alignment
+            subset; or zoo model names forming a reference ensemble (default:
+            :func:`reference_names`, the built-in robust models, a stand-in).
         shots, heads, repeats: few-shot settings (see :func:`~repalign.analysis.few_shot`).
         per_class: transfer images per class on which alignment is measured.
         k: models per high/mid/low group.
@@ -135,6 +180,11 @@ def zoo_study(
 
     Returns:
         :class:`ZooStudy`.
+
+    Raises:
+        ConfigError: a checkpoint is missing.
+        DataFormatError: a reference matrix that is not (N_transfer, N_transfer), holds NaN/Inf
+            or is asymmetric.
     """
     from repalign.data.bundled import digits_split
     from repalign.models.zoo import load_checkpoint, load_zoo_model
@@ -154,7 +204,12 @@ def zoo_study(
     assert transfer.labels is not None
     labels = transfer.labels
     subset = _alignment_subset(labels, per_class, seed)
-    ref_names = list(reference) if reference is not None else reference_names()
+    human: tuple[np.ndarray, str, str] | None = None
+    if isinstance(reference, (SimilarityMatrix, np.ndarray)):
+        human = _matrix_reference(reference, len(transfer), subset)
+        ref_names: list[str] = []
+    else:
+        ref_names = list(reference) if reference is not None else reference_names()
     ref_sims = {}
     for name in ref_names:
         model = load_zoo_model(name, device=device)
@@ -164,11 +219,14 @@ def zoo_study(
         model = load_checkpoint(path, device=device)
         name = path.stem
         feats = _penultimate(model, transfer.images, device)
-        others = [s for n, s in ref_sims.items() if n != name]
-        ref = np.mean(others, axis=0)
+        if human is not None:
+            ref, ref_kind = human[0], human[1]
+        else:
+            ref = np.mean([s for n, s in ref_sims.items() if n != name], axis=0)
+            ref_kind = "similarity"
         align = {"model": name}
         for column, metric in ALIGNMENT_METRICS:
-            align[column] = compare(feats[subset], ref, metric, kind=("features", "similarity"),
+            align[column] = compare(feats[subset], ref, metric, kind=("features", ref_kind),
                                     rdm_metric="cosine")
         align_rows.append(align)
         fs = few_shot(feats, labels, shots, heads, repeats, seed, device=device)
@@ -202,10 +260,11 @@ def zoo_study(
         alignment[alignment["model"].isin(kept["model"])], covar="clean_acc",
         downstream=downstream, k=k, figure_y=first, out=out,
     )  # fmt: skip
-    label = f"robust-model ensemble ({len(ref_names)} zoo models: mean cosine similarity)"
+    label = (human[2] if human is not None else
+             f"robust-model ensemble ({len(ref_names)} zoo models: mean cosine similarity)")
     if out is not None:
         out = Path(out)
         for fname, df in (("model_table", table), ("alignment", alignment), ("few_shot", few)):
             atomic_write_text(out / f"{fname}.csv", df.to_csv(index=False))
-        atomic_write_text(out / "reference.txt", label + "\n" + "\n".join(ref_names) + "\n")
+        atomic_write_text(out / "reference.txt", "".join(f"{s}\n" for s in [label, *ref_names]))
     return ZooStudy(table, alignment, few, analysis, label)

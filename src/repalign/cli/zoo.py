@@ -76,15 +76,22 @@ def _sweep(args: argparse.Namespace) -> int:
     from repalign.analysis import zoo_study
     from repalign.models.zoo import train_sweep, user_dir
 
+    reference = None
+    if args.reference_matrix is not None:
+        from repalign.data import load_similarity_matrix
+
+        reference = load_similarity_matrix(args.reference_matrix, kind=args.reference_kind,
+                                           key=args.reference_key)
     folder = args.out or user_dir()
     table = train_sweep(args.n, folder, seed=args.seed, jobs=args.jobs, quiet=args.quiet)
     print(f"{(table['status'] == 'trained').sum()} trained, {(table['status'] == 'skipped').sum()} "
           f"already there, in {folder}")
-    study = zoo_study(folder, list(table["name"]), shots=args.shots, repeats=args.repeats,
+    study = zoo_study(folder, list(table["name"]), reference=reference, shots=args.shots, repeats=args.repeats,
                       seed=args.seed, k=args.k, device=args.device, out=args.analysis_out,
                       min_clean_acc=args.min_clean_acc, quiet=args.quiet)
     res = study.analysis
-    print(f"alignment reference (a stand-in for human judgements): {study.reference}")
+    stand_in = "" if reference is not None else " (a stand-in for human judgements)"
+    print(f"alignment reference{stand_in}: {study.reference}")
     for name, title in (("table3", "correlation with alignment given clean accuracy (0-4)"),
                         ("table4", "correlation with z²(alignment)"),
                         ("u_shape", "U-shape tests")):
@@ -108,6 +115,14 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("-k", type=int, default=5, help="models in each high/mid/low group")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--reference-matrix", default=None, metavar="PATH",
+                   help="human similarity matrix over all transfer images in order (.npy, .csv, "
+                        ".tsv, .txt, .mat) as the alignment reference (default: the robust-model "
+                        "ensemble, a stand-in)")
+    p.add_argument("--reference-kind", choices=["similarity", "dissimilarity"],
+                   default="similarity", help="what --reference-matrix holds")
+    p.add_argument("--reference-key", default=None, metavar="KEY",
+                   help="the variable holding the matrix in a .mat file")
     p.add_argument("--min-clean-acc", type=float, default=None,
                    help="leave models below this clean accuracy (collapsed training) out of the "
                         "statistics")
