@@ -1,7 +1,8 @@
-"""Input checks shared by every public function: shapes, finiteness, matching lengths.
+"""Input checks shared by every public function: shapes, finiteness, matching lengths, counts.
 
-All raise :class:`~repalign.errors.ShapeError` with a message naming the argument, what was
-expected and what was received.
+Data checks raise :class:`~repalign.errors.ShapeError`, option checks
+:class:`~repalign.errors.ConfigError`, with a message naming the argument, what was expected and
+what was received.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from repalign.errors import ShapeError
+from repalign.errors import ConfigError, ShapeError
 
 __all__ = [
     "as_array",
+    "check_count",
     "check_finite",
     "check_images",
     "check_same_length",
@@ -85,6 +87,20 @@ def as_array(
     if finite and np.issubdtype(arr.dtype, np.number):
         check_finite(arr, name)
     return arr
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """Check that an option is a whole number (not a bool) of at least ``minimum``; return it.
+
+    Example:
+        >>> check_count(100, "n_perm")
+        100
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(
+            f"{name} must be an integer of at least {minimum}, received {value!r}."
+        )
+    return int(value)
 
 
 def check_same_length(**arrays: Any) -> int:

@@ -99,8 +99,10 @@ def test_repeats_count_once_and_bad_inputs(make, tiny_cnn):
         representation_test(res, [tiny_cnn], "nope")
     with pytest.raises(ConfigError, match="statistic"):
         representation_test(res, [tiny_cnn], "3", statistic="kendall")
-    with pytest.raises(ConfigError, match="n_perm"):
+    with pytest.raises(ConfigError, match="n_perm must be an integer of at least 1, received 0"):
         representation_test(res, [tiny_cnn], "3", n_perm=0)
+    with pytest.raises(ConfigError, match=r"n_perm must be an integer .* received 99\.5"):
+        representation_test(res, [tiny_cnn], "3", n_perm=99.5)
     single = make(targets[:1], seeds[:1], targets[:1], ["t0"])
     with pytest.raises(ShapeError, match="at least 2 targets"):
         representation_test(single, [tiny_cnn], "3")

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from repalign._device import resolve_device
+from repalign._validation import check_count
 from repalign.errors import ConfigError, ShapeError
 from repalign.evaluation._common import (
     RECIPE,
@@ -142,8 +143,7 @@ def representation_test(
     result = check_result(result)
     if statistic not in STATISTICS:
         raise ConfigError(f"statistic must be one of {STATISTICS}, received {statistic!r}.")
-    if n_perm < 1:
-        raise ConfigError(f"n_perm must be at least 1, received {n_perm}.")
+    check_count(n_perm, "n_perm")
     dev = resolve_device(device)
     models = resolve_observers(observers, dev)
     _, first, upos = unique_targets(result)

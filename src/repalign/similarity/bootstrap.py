@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from repalign._progress import progress
+from repalign._validation import check_count
 from repalign.errors import ConfigError, ShapeError
 from repalign.similarity.compare import (
     call_metric,
@@ -92,8 +93,7 @@ def bootstrap(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman
         ShapeError: as :func:`compare`; also when more than half of the draws fail.
         ConfigError: ``n_boot < 2`` or ``level`` outside (0, 1).
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
-        raise ConfigError(f"n_boot must be an integer of at least 2, received {n_boot!r}.")
+    check_count(n_boot, "n_boot", 2)
     if not 0 < level < 1:
         raise ConfigError(f"level must be in (0, 1), received {level}.")
     fn, info, kinds = resolve_kinds(metric, kind)

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from repalign._progress import progress
+from repalign._validation import check_count
 from repalign.errors import ConfigError
 from repalign.similarity.compare import (
     call_metric,
@@ -97,8 +98,7 @@ def mantel(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman",
     """
     fn, info, kinds = resolve_kinds(metric, kind)
     check_options(metric, info, options)
-    if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
-        raise ConfigError(f"n_perm must be an integer of at least 1, received {n_perm!r}.")
+    check_count(n_perm, "n_perm")
     if alternative is None:
         alternative = "less" if info.get("type") == "distance" else "greater"
     if alternative not in ALTERNATIVES:
