@@ -5,7 +5,8 @@ in [0, 1], random numbers drawn from the CPU ``generator`` (so a seed does not d
 batch it lands in). :func:`make_seeds` refuses starting points equal to their target.
 
 - ``noise``: Feather's ``clamp(0.5 + 0.05 N(0, 1), 0, 1)``.
-- ``gaussian``: Nanda's ``N(0, 1)`` seed, clamped to [0, 1] (as their step clamps it).
+- ``gaussian``: Nanda's ``N(0, 1)`` seed, clamped to [0, 1] at the start (Nanda's code clamps
+  only after the first step, so its first gradient is taken at the unclamped seed).
 - ``light_noise``: Nanda's ``0.01 N(0, 1)``, clamped to [0, 1].
 - ``uniform``: ``U(0, 1)``; ``white``: ones; ``black``: zeros.
 - ``image``: given seed image(s) (``image=`` (1 or N, C, H, W)), e.g. other stimuli.
