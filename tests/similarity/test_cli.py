@@ -96,3 +96,19 @@ def test_triplets_command_on_real_things_data(shared_data, capsys):
                  "--index-base", "1", "--similarity", "dot"]) == 0
     row = _lines(capsys)[0]
     assert row[1] == "0.63565" and "20000 triplets over 1854 objects" in row[3]
+
+
+def test_compare_gives_each_metric_the_options_it_takes(files, capsys):
+    # --option ties=strict with a metric that has no ties option (the docs' example)
+    d, x, y = files
+    assert main(["compare", str(d / "a.npy"), str(d / "b.npz"), "--layer-b", "fc", "--metric",
+                 "rsa_pearson", "triplet_agreement", "--option", "ties=strict"]) == 0
+    lines = _lines(capsys)
+    assert [row[0] for row in lines] == ["rsa_pearson", "triplet_agreement"]
+    assert float(lines[0][1]) == pytest.approx(compare(x, y, "rsa_pearson"), rel=1e-5)
+    assert float(lines[1][1]) == pytest.approx(
+        compare(x, y, "triplet_agreement", ties="strict"), rel=1e-5)
+    # a key that no requested metric takes is still an error, not dropped
+    assert main(["compare", str(d / "a.npy"), str(d / "b.npz"), "--layer-b", "fc", "--metric",
+                 "rsa_pearson", "--option", "ties=strict"]) == 2
+    assert "--option ['ties']: no requested metric takes it" in capsys.readouterr().err

@@ -20,6 +20,23 @@ def _option(text: str) -> tuple[str, Any]:
     return key, {"true": True, "false": False}.get(value.lower(), value)
 
 
+def _metric_options(metrics: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each metric's share of the ``--option`` pairs: those it accepts.
+
+    An option that none of the metrics accepts is an error, so a misspelt key is not dropped.
+    """
+    from repalign.errors import ConfigError
+    from repalign.similarity.compare import METRICS
+
+    allowed = {m: set(METRICS.info(m).get("options") or ()) for m in metrics}
+    unused = sorted(set(options) - set().union(*allowed.values()))
+    if unused:
+        offered = {m: sorted(a) for m, a in allowed.items()}
+        raise ConfigError(f"--option {unused}: no requested metric takes it; their options are "
+                          f"{offered}.")
+    return {m: {k: v for k, v in options.items() if k in allowed[m]} for m in metrics}
+
+
 def _compare(args: argparse.Namespace) -> int:
     from repalign.similarity import bootstrap, compare
     from repalign.similarity.inputs import load_representation
@@ -27,8 +44,9 @@ def _compare(args: argparse.Namespace) -> int:
     kinds = (args.kind, args.kind_b or args.kind)
     x = load_representation(args.a, kind=kinds[0], layer=args.layer)
     y = load_representation(args.b, kind=kinds[1], layer=args.layer_b or args.layer)
-    options = dict(args.option)
+    per_metric = _metric_options(args.metric, dict(args.option))
     for metric in args.metric:
+        options = per_metric[metric]
         if args.bootstrap:
             res = bootstrap(x, y, metric, args.bootstrap, kind=kinds, rdm_metric=args.rdm_metric,
                             level=args.level, seed=args.seed, quiet=args.quiet, **options)
@@ -72,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--level", type=float, default=0.95, help="confidence level")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                   help="metric option, e.g. ties=strict or k=5 (repeatable)")
+                   help="metric option, e.g. ties=strict or k=5 (repeatable; each metric gets "
+                        "the options it takes)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_compare)
