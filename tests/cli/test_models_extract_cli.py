@@ -104,3 +104,40 @@ def test_extract_writes_features(tmp_path, image_folder, capsys, suffix):
     m = ra.create_model(spec, device="cpu", image_size=32)
     ref = ra.extract_features(m, stim, ["avgpool"], reduce="avgpool", quiet=True)["avgpool"]
     np.testing.assert_allclose(feats["avgpool"], ref, rtol=1e-5, atol=1e-6)
+
+
+
+class _ClosedPipe:
+    """A stdout whose reader has gone away."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        import io
+
+        raise io.UnsupportedOperation("fileno")
+
+
+def test_output_into_a_closed_pipe_returns_141(monkeypatch):
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    assert main(["models", "list", "zoo:*"]) == 141
+
+
+def test_output_into_a_closed_pipe_stops_quietly():
+    # `repalign models list 'timm:*' | head -1`: more than a pipe buffer, the reader leaves early
+    import subprocess
+    import sys
+
+    pytest.importorskip("timm")
+    proc = subprocess.Popen([sys.executable, "-m", "repalign", "models", "list", "timm:*"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"timm:")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err

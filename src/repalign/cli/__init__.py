@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,6 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RepalignError as exc:
         print(f"repalign: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader of stdout left early (`repalign results RUN | head`): stop quietly, and
+        # point stdout at /dev/null so that the flush at exit does not fail again
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, as a command killed by the signal
     return int(result or 0)
 
 
