@@ -61,12 +61,16 @@ class Planner:
 
     # -- models ---------------------------------------------------------------------------------
     def expand_specs(self, patterns: Iterable[str], where: str) -> list[str]:
-        """Model specs from specs and glob patterns (``"zoo:*_s0"``), in order, without repeats."""
+        """Model specs from specs and glob patterns (``"zoo:*_s0"``), in order, without repeats.
+
+        ``file:`` specs are paths, never patterns: their ``?`` starts the options
+        (``file:ckpt.pt?arch=resnet50``).
+        """
         from repalign import list_models
 
         out: list[str] = []
         for i, pat in enumerate(patterns):
-            if any(ch in pat for ch in "*?["):
+            if not pat.startswith("file:") and any(ch in pat for ch in "*?["):
                 source = pat.split(":", 1)[0] if ":" in pat else ""
                 try:
                     found = list_models(pat)
