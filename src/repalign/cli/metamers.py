@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
                    help="layer names ('a+b' for several at once); default: the model's defaults")
     p.add_argument("--preset", default="fast", help="fast (default), feather or nanda")
     p.add_argument("--out", required=True, help="output folder (result.npz/json, PNGs, figure)")
-    p.add_argument("--n", type=int, default=8, help="number of targets (first N stimuli; 0 = all)")
+    p.add_argument("--n", type=int, default=8, help="number of targets (first N stimuli; 0 = all; default 8)")
     p.add_argument("--null", help="stimuli for the criterion's null (default: STIMULI)")
     p.add_argument("--repeats", type=int, default=1, help="random starts per target and layer")
     for name in ("init", "regularizer", "parametrization", "optimizer", "schedule", "stop"):

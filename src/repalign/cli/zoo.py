@@ -136,7 +136,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_train, 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``zoo`` command group."""
-    parser = subparsers.add_parser("zoo", help="the built-in model zoo: train, list")
+    parser = subparsers.add_parser("zoo", help="the built-in model zoo: train, list, sweep")
     sub = parser.add_subparsers(dest="zoo_command", metavar="SUBCOMMAND", required=True)
     for add in _SUBCOMMANDS:
         add(sub)
