@@ -13,36 +13,18 @@ _SHOW = ["generator", "layer", "regularizer", "init", "observer", "observer_laye
          "metric", "value", "ci_low", "ci_high", "n", "p_value", "chance"]
 
 
-def _observers(specs: list[str]) -> list[str]:
-    """Observer specs with glob patterns (``"zoo:*_s1"``) expanded by ``list_models``; ``file:``
-    specs are paths (their ``?`` starts the options) and are kept as given."""
-    import repalign as ra
-    from repalign.errors import ConfigError
-
-    out: list[str] = []
-    for spec in specs:
-        if spec.startswith("file:") or not any(c in spec for c in "*?["):
-            out.append(spec)
-            continue
-        found = ra.list_models(spec)
-        if not found:
-            raise ConfigError(f"--observers pattern {spec!r} matches no model; see "
-                              "'repalign models list PATTERN' for the available ones.")
-        out.extend(found)
-    return list(dict.fromkeys(out))
-
-
 def _handler(args: argparse.Namespace) -> int:
     import repalign as ra
     from repalign.errors import ConfigError
     from repalign.evaluation import figures
+    from repalign.models.factory import expand_model_specs
 
     res = ra.MetamerResult.load(args.result)
     needs = {"recognizability", "representation", "transfer"} & set(args.tests)
     if needs and not args.observers:
         raise ConfigError(f"--observers is required for {sorted(needs)}; e.g. --observers "
                           "zoo:cnn_l2_s1 zoo:mlp_standard_s0.")
-    args.observers = _observers(args.observers)
+    args.observers = expand_model_specs(args.observers, "--observers")
     out = Path(args.out) if args.out else Path(args.result) / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
     common: dict[str, Any] = {"n_boot": args.n_boot, "seed": args.seed, "device": args.device}

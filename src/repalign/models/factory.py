@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from repalign._device import resolve_device
-from repalign.errors import ConfigError
+from repalign.errors import ConfigError, RepalignError
 from repalign.models.model import Model, Preprocess
 from repalign.models.sources import SOURCES, parse_spec
 from repalign.models.sources.checkpoint import apply_checkpoint
 
-__all__ = ["create_model", "list_models"]
+__all__ = ["create_model", "expand_model_specs", "list_models"]
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +129,36 @@ def list_models(pattern: str = "*") -> list[str]:
             continue
         names.extend(f"{source_name}:{n}" for n in offered)
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
+def expand_model_specs(specs: Iterable[str], where: str = "models") -> list[str]:
+    """Model specs with glob patterns (``"zoo:*_s0"``) expanded by :func:`list_models`.
+
+    Order is kept and repeats are dropped. ``file:`` specs are paths, never patterns: their ``?``
+    starts the options (``file:ckpt.pt?arch=resnet50``), so they are kept as given.
+
+    Args:
+        specs: model specs and patterns.
+        where: what the specs are called in error messages (a config key, a CLI option).
+
+    Raises:
+        ConfigError: a pattern matches no model (the message names ``where[i]``).
+
+    Example:
+        >>> expand_model_specs(["zoo:cnn_l2_*", "zoo:cnn_l2_s0"])
+        ['zoo:cnn_l2_s0', 'zoo:cnn_l2_s1']
+    """
+    out: list[str] = []
+    for i, spec in enumerate(specs):
+        found = [spec]
+        if not spec.startswith("file:") and any(ch in spec for ch in "*?["):
+            try:
+                found = list_models(spec)
+            except RepalignError as exc:
+                raise ConfigError(f"{where}[{i}]: {exc}") from exc
+            if not found:
+                source = spec.split(":", 1)[0] + ":*" if ":" in spec else ""
+                raise ConfigError(f"{where}[{i}]: pattern {spec!r} matches no model; see "
+                                  f"`repalign models list {source}`.")
+        out.extend(f for f in found if f not in out)
+    return out

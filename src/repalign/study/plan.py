@@ -8,7 +8,6 @@ is topologically sorted.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -61,32 +60,11 @@ class Planner:
 
     # -- models ---------------------------------------------------------------------------------
     def expand_specs(self, patterns: Iterable[str], where: str) -> list[str]:
-        """Model specs from specs and glob patterns (``"zoo:*_s0"``), in order, without repeats.
+        """Model specs from specs and glob patterns, in order, without repeats (see
+        :func:`~repalign.models.factory.expand_model_specs`)."""
+        from repalign.models.factory import expand_model_specs
 
-        ``file:`` specs are paths, never patterns: their ``?`` starts the options
-        (``file:ckpt.pt?arch=resnet50``).
-        """
-        from repalign import list_models
-
-        out: list[str] = []
-        for i, pat in enumerate(patterns):
-            if not pat.startswith("file:") and any(ch in pat for ch in "*?["):
-                source = pat.split(":", 1)[0] if ":" in pat else ""
-                try:
-                    found = list_models(pat)
-                except RepalignError as exc:
-                    raise ConfigError(f"{where}[{i}]: {exc}") from exc
-                if not found:
-                    raise ConfigError(
-                        f"{where}[{i}]: pattern {pat!r} matches no model; see `repalign models list "
-                        f"{source + ':*' if source else ''}`."
-                    )
-                found = [f if ":" in f or not source else f"{source}:{f}" for f in found]
-                found = [f for f in found if fnmatch.fnmatchcase(f, pat)] or found
-            else:
-                found = [pat]
-            out.extend(f for f in found if f not in out)
-        return out
+        return expand_model_specs(patterns, where)
 
     def model(self, spec: str, where: str = "models.specs") -> ModelInfo:
         """Load ``spec`` once (in this process) and describe it."""
