@@ -69,7 +69,7 @@ def test_bad_folders(tmp_path, rng):
     with pytest.raises(DataFormatError, match=r"000002.npy: not a readable judgement"):
         load_two_afc(tmp_path / "f")
     for limit in (0, -1, 2.5):
-        with pytest.raises(ConfigError, match=rf"limit must be a positive number of items.*{limit}"):
+        with pytest.raises(ConfigError, match=rf"limit \(the number of items to read, or None\) must be an integer of at least 1, received {limit}"):
             load_two_afc(tmp_path / "c", limit=limit)
     (tmp_path / "d").mkdir()
     with pytest.raises(DataFormatError, match=r"ref: missing folder; a BAPPS 2AFC folder holds"):

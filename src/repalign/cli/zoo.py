@@ -86,9 +86,9 @@ def _sweep(args: argparse.Namespace) -> int:
     table = train_sweep(args.n, folder, seed=args.seed, jobs=args.jobs, quiet=args.quiet)
     print(f"{(table['status'] == 'trained').sum()} trained, {(table['status'] == 'skipped').sum()} "
           f"already there, in {folder}")
-    study = zoo_study(folder, list(table["name"]), reference=reference, shots=args.shots, repeats=args.repeats,
-                      seed=args.seed, k=args.k, device=args.device, out=args.analysis_out,
-                      min_clean_acc=args.min_clean_acc, quiet=args.quiet)
+    study = zoo_study(folder, list(table["name"]), reference=reference, shots=args.shots,
+                      repeats=args.repeats, seed=args.seed, k=args.k, device=args.device,
+                      out=args.analysis_out, min_clean_acc=args.min_clean_acc, quiet=args.quiet)
     res = study.analysis
     stand_in = "" if reference is not None else " (a stand-in for human judgements)"
     print(f"alignment reference{stand_in}: {study.reference}")

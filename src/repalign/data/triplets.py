@@ -322,8 +322,9 @@ def load_triplets(path: str | Path, *, index_base: int, n_objects: int | None = 
                                         name=str(path), error=DataFormatError)
         if ncol == 5:
             pid = table[:, 4]
-            if np.any(pid != np.round(pid)):
-                row = int(np.flatnonzero(pid != np.round(pid))[0])
+            fractional = np.flatnonzero(pid != np.round(pid))
+            if fractional.size:
+                row = int(fractional[0])
                 raise DataFormatError(
                     f"{path}: participant ids (column 5) must be whole numbers, received "
                     f"{pid[row]:g} (row {row})."

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from repalign._validation import as_array, check_images, describe
-from repalign.errors import ConfigError, DataFormatError, ShapeError
+from repalign._validation import as_array, check_count, check_images, describe
+from repalign.errors import DataFormatError, ShapeError
 
 __all__ = ["TwoAFCSet", "load_two_afc", "two_afc_agreement", "two_afc_score"]
 
@@ -165,9 +165,8 @@ def load_two_afc(folder: str | Path, *, limit: int | None = None) -> TwoAFCSet:
         >>> s = load_two_afc("2afc/val/cnn", limit=100)  # doctest: +SKIP
     """
     root = Path(folder)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
-                              or limit < 1):
-        raise ConfigError(f"limit must be a positive number of items (or None), received {limit!r}.")
+    if limit is not None:
+        check_count(limit, "limit (the number of items to read, or None)")
     parts = {name: _stems(root / name, _IMAGE_SUFFIXES) for name in ("ref", "p0", "p1")}
     judge = _stems(root / "judge", (".npy",))
     ids = sorted(parts["ref"])
