@@ -18,7 +18,18 @@ from repalign.errors import RepalignError
 __all__ = ["build_parser", "main"]
 
 # modules of repalign.cli, each with register(subparsers)
-_COMMAND_MODULES: tuple[str, ...] = ("models", "extract", "compare", "triplets", "evaluate", "study", "zoo", "metamers", "align", "analyze")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "models",
+    "extract",
+    "compare",
+    "triplets",
+    "evaluate",
+    "study",
+    "zoo",
+    "metamers",
+    "align",
+    "analyze",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
