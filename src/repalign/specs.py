@@ -96,6 +96,11 @@ class _Reader:
         m = _SPACE.match(self.text, self.pos)
         self.pos = m.end() if m else self.pos
 
+    def end(self, expected: str) -> None:
+        self.skip()
+        if self.pos != len(self.text):
+            raise self.fail(expected)
+
     def peek(self) -> str:
         self.skip()
         return self.text[self.pos : self.pos + 1]
@@ -207,9 +212,7 @@ def parse_spec(text: str, kind: str = "spec") -> Spec:
         raise ConfigError(f"A {kind} spec string was expected, received {type(text).__name__}.")
     reader = _Reader(text, kind)
     spec = reader.spec()
-    reader.skip()
-    if reader.pos != len(text):
-        raise reader.fail("the end of the spec, ':' before options, or ',' between them")
+    reader.end("the end of the spec, ':' before options, or ',' between them")
     return spec
 
 
@@ -222,9 +225,7 @@ def parse_value(text: str, kind: str = "option value") -> Value:
     """
     reader = _Reader(text, kind)
     value = reader.value()
-    reader.skip()
-    if reader.pos != len(text):
-        raise reader.fail("the end of the value")
+    reader.end("the end of the value")
     return value
 
 
