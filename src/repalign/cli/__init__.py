@@ -30,6 +30,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "align",
     "analyze",
     "experiment",
+    "theory",
 )
 
 
