@@ -6,6 +6,7 @@ See ``docs/metamers.md`` for the recipes and measured speed-ups.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import warnings
@@ -228,7 +229,7 @@ def generate_metamers(
                     seeds_all[s_idx].to(dev), torch.as_tensor(labels[plan.target[rows]], device=dev),
                     cfg, crit, seed=seed + start,
                     resume=ck.state(b) if ck is not None else None,
-                    save=(lambda snap, b=b: ck.save_state(b, snap)) if ck is not None else None,
+                    save=functools.partial(ck.save_state, b) if ck is not None else None,
                 )
                 if done.resumed_from:
                     log.info("batch %d resumed at step %d", b, done.resumed_from)

@@ -57,8 +57,9 @@ def _registry_name(spec: Any, kind: str) -> None:
     from repalign.metamers.schedules import SCHEDULES
     from repalign.metamers.stopping import STOPS
 
-    registry = {"init": INITS, "objective": OBJECTIVES, "optimizer": OPTIMIZERS,
-                "parametrization": PARAMETRIZATIONS, "schedule": SCHEDULES, "stop": STOPS}[kind]
+    registry: Any = {"init": INITS, "objective": OBJECTIVES, "optimizer": OPTIMIZERS,
+                     "parametrization": PARAMETRIZATIONS, "schedule": SCHEDULES,
+                     "stop": STOPS}[kind]
     name, _ = parse_spec(spec, kind)
     if isinstance(name, str):
         registry.get(name)
