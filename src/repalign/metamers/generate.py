@@ -21,7 +21,7 @@ from repalign._device import resolve_device
 from repalign._hashing import hash_array
 from repalign._validation import check_images
 from repalign.errors import ConfigError, ShapeError
-from repalign.metamers._spec import parse_spec, spec_name
+from repalign.metamers._spec import spec_name
 from repalign.metamers.checkpoint import RunCheckpoint
 from repalign.metamers.criterion import null_distribution, threshold_from_null
 from repalign.metamers.evaluate import ActiveSet, Criterion, describe_models
@@ -31,6 +31,7 @@ from repalign.metamers.plan import Plan, build_plan
 from repalign.metamers.recipe import MetamerRecipe, as_recipe, criterion_options
 from repalign.metamers.resolve import LEGACY, apply_overrides, loop_config
 from repalign.metamers.result import MetamerResult
+from repalign.specs import split_spec
 
 __all__ = ["OPTION_NAMES", "generate_metamers"]
 
@@ -199,7 +200,7 @@ def generate_metamers(
     cfg = loop_config(rec, images[:1], combine=combine, quiet=quiet,
                       checkpoint_every=checkpoint_every if checkpoint is not None else None)
     n_t = images.shape[0]
-    init_name, init_kw = parse_spec(rec.init, "init")
+    init_name, init_kw = split_spec(rec.init, "init")
     if init_name == "other" and "pool" not in init_kw and null_stimuli is not None:
         init_kw["pool"] = null_images  # other natural images: the null's stimuli
     seeds_all = make_seeds((init_name, init_kw), images.repeat(repeats, 1, 1, 1), seed=seed)

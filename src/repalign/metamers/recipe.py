@@ -1,6 +1,6 @@
 """:class:`MetamerRecipe`: every choice of a metamer run in one validated, immutable object.
 
-Each part is a spec in the one grammar of :func:`repalign.metamers._spec.parse_spec`: a registry
+Each part is a spec in the one grammar of :mod:`repalign.specs` (``docs/specs.md``): a registry
 name, ``"name:key=value,..."``, ``(name, {options})``, ``{"name": ..., **options}`` or an object
 passed through (a callable, a :class:`~repalign.metamers.terms.Term`, an optimizer factory).
 
@@ -39,7 +39,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from repalign.errors import ConfigError
-from repalign.metamers._spec import parse_spec, spec_name
+from repalign.metamers._spec import spec_name
+from repalign.specs import split_spec
 
 __all__ = ["PRECISIONS", "MetamerRecipe", "criterion_options"]
 
@@ -60,14 +61,14 @@ def _registry_name(spec: Any, kind: str) -> None:
     registry: Any = {"init": INITS, "objective": OBJECTIVES, "optimizer": OPTIMIZERS,
                      "parametrization": PARAMETRIZATIONS, "schedule": SCHEDULES,
                      "stop": STOPS}[kind]
-    name, _ = parse_spec(spec, kind)
+    name, _ = split_spec(spec, kind)
     if isinstance(name, str):
         registry.get(name)
 
 
 def criterion_options(spec: Any) -> tuple[str, dict[str, Any]]:
     """The criterion's statistic and its options ``quantile``, ``null_pairs``, ``same_label``."""
-    name, kwargs = parse_spec(spec, "criterion")
+    name, kwargs = split_spec(spec, "criterion")
     if name not in _STATISTICS:
         raise ConfigError(f"statistic must be one of {_STATISTICS}, received {name!r} "
                           "(the criterion spec's name).")

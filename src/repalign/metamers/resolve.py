@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from repalign.errors import ConfigError
-from repalign.metamers._spec import check_options, parse_spec, spec_name
+from repalign.metamers._spec import check_options, spec_name
 from repalign.metamers.evaluate import Numerics
 from repalign.metamers.loop import LoopConfig
 from repalign.metamers.objectives import get_objective
@@ -31,6 +31,7 @@ from repalign.metamers.regularizers import build_loss
 from repalign.metamers.schedules import get_schedule
 from repalign.metamers.stopping import STOPS, get_stop
 from repalign.metamers.transforms import build_transforms
+from repalign.specs import split_spec
 
 __all__ = ["LEGACY", "apply_overrides", "loop_config"]
 
@@ -68,7 +69,7 @@ def apply_overrides(
                  if k in overrides]
     if crit_keys:
         name, _ = criterion_options(changes.get("criterion", recipe.criterion))
-        _, given = parse_spec(changes.get("criterion", recipe.criterion), "criterion")
+        _, given = split_spec(changes.get("criterion", recipe.criterion), "criterion")
         if "statistic" in overrides:
             name = overrides["statistic"]
         given.update({k: overrides[k] for k in crit_keys if k != "statistic"})
@@ -101,10 +102,10 @@ def loop_config(
     checkpoint_every: int | None = None,
 ) -> LoopConfig:
     """Every piece of ``recipe`` built and checked (``example``: (1, C, H, W) image)."""
-    name_o, kw_o = parse_spec(recipe.optimizer, "optimizer")
-    name_s, kw_s = parse_spec(recipe.schedule, "schedule")
-    name_p, kw_p = parse_spec(recipe.parametrization, "parametrization")
-    name_st, kw_st = parse_spec(recipe.stop, "stop")
+    name_o, kw_o = split_spec(recipe.optimizer, "optimizer")
+    name_s, kw_s = split_spec(recipe.schedule, "schedule")
+    name_p, kw_p = split_spec(recipe.parametrization, "parametrization")
+    name_st, kw_st = split_spec(recipe.stop, "stop")
     cfg = LoopConfig(
         steps=recipe.steps, lr=recipe.lr,
         optimizer=get_optimizer(name_o), optimizer_kwargs=kw_o,
