@@ -82,5 +82,5 @@ def test_stream_errors(folder, net, tmp_path):
     with pytest.raises(ConfigError, match="num_workers"):
         ra.extract_features(net, folder, ["fc"], quiet=True, num_workers=-1)
     (mixed / "b.png").write_bytes(b"not an image")
-    with pytest.raises(DataFormatError, match="b.png: not a readable image"):
+    with pytest.raises(DataFormatError, match=r"b\.png: not a readable image"):
         ra.extract_features(net, mixed, ["fc"], quiet=True, num_workers=0)
