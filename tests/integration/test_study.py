@@ -188,7 +188,7 @@ def test_report_draws_the_representation_pictures(tiny_run):
     from repalign.study.report_sections import _evaluation_frames
     from repalign.study.store import Store
 
-    figures = {p.stem for p in (tiny_run / "figures").glob("*.png")}
+    figures = {p.stem.split("_", 1)[1] for p in (tiny_run / "figures").glob("*.png")}  # NN_name
     assert "representation_heatmap" in figures
     assert any(f.startswith("representation_projection_") for f in figures)
     df = load_results(tiny_run)
