@@ -1,0 +1,179 @@
+"""Fixtures for the experiment tests: a running server on 127.0.0.1, Debian's Chromium driven by
+Playwright, and a small real metamer result for the paradigms that show metamers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+WEB = Path(__file__).resolve().parents[2] / "src" / "repalign" / "experiments" / "web"
+
+
+def _unavailable(reason: str) -> None:
+    """Skip a browser test on a machine without the browser or the npm packages; in CI (where
+    the set-up installs both) that is a failure, so the browser tests can never go missing."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason}; CI must run the browser tests (make test installs both)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium (Playwright's own browsers cannot be downloaded here)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).is_file():
+        _unavailable("Debian's chromium is not installed (make test installs it)")
+    if not (WEB / "node_modules" / "jspsych" / "dist").is_dir():
+        _unavailable("the page's npm packages are missing (make web runs npm ci)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _serving(config: Any, db: Path) -> Iterator[tuple[str, Any]]:
+    import uvicorn
+    from repalign.experiments.app import create_app
+    from repalign.experiments.service import Experiment
+
+    exp = Experiment.open(config, db)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(exp), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the experiment server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", exp
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def serve_experiment() -> Callable[[Any, Path], AbstractContextManager[tuple[str, Any]]]:
+    """``with serve_experiment(config, db) as (url, experiment):`` a live server."""
+    return _serving
+
+
+@pytest.fixture(scope="session")
+def metamer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real metamers of zoo:cnn_standard_s0 (block2) for one digit of each of six classes (two
+    disjoint matching triples)."""
+    import repalign as ra
+
+    stim = ra.load_stimuli("bundled:digits", limit=60)
+    labels = np.asarray(stim.labels)
+    idx = [int(np.flatnonzero(labels == c)[0]) for c in range(6)]
+    model = ra.create_model("zoo:cnn_standard_s0")
+    res = ra.generate_metamers([model], stim.subset(idx), layers="block2", steps=5,
+                               null_stimuli=stim.images, quiet=True)
+    out = tmp_path_factory.mktemp("metamers") / "result"
+    res.save(out)
+    return out
+
+
+# -- a participant that clicks ----------------------------------------------------------------
+_ANY_STATE = ("#rp-code, .rp-agree, #jspsych-instructions-next, .rp-matching, .rp-image-choice, "
+              ".rp-label-choice, #jspsych-html-slider-response-next")
+
+
+def _image_id(img: Any) -> str:
+    return Path(img.get_attribute("src")).stem
+
+
+def _answer_trial(page: Any, rng: np.random.Generator) -> dict[str, Any]:
+    """Answer the trial on screen with clicks; returns what the clicks mean, in the server's
+    normalised answer form, computed from what is on the screen (not from the page's code)."""
+    if page.locator(".rp-matching").count():
+        metamers = page.locator(".rp-row-metamers .rp-card")
+        targets = page.locator(".rp-row-targets .rp-card")
+        n_m, n_t = metamers.count(), targets.count()
+        per = n_m // n_t
+        assignment = rng.permutation(np.repeat(np.arange(n_t), per))
+        for m, t in enumerate(assignment):  # metamer first, then target
+            metamers.nth(m).click()
+            targets.nth(int(t)).click()
+        matches = {_image_id(metamers.nth(m).locator("img")):
+                   _image_id(targets.nth(int(t)).locator("img")) for m, t in enumerate(assignment)}
+        page.locator(".rp-continue").click()
+        return {"matches": matches}
+    if page.locator(".rp-image-choice").count():
+        buttons = page.locator(".rp-image-choice")
+        k = int(rng.integers(buttons.count()))
+        name = _image_id(buttons.nth(k).locator("img"))
+        two_afc = page.locator(".rp-reference").count() > 0
+        buttons.nth(k).click()
+        return {"chosen": name} if two_afc else {"odd": name}
+    if page.locator(".rp-label-choice").count():
+        buttons = page.locator(".rp-label-choice")
+        k = int(rng.integers(buttons.count()))
+        text = buttons.nth(k).inner_text()
+        buttons.nth(k).click()
+        return {"label_name": text}
+    slider = page.locator("#jspsych-html-slider-response-response")
+    box = slider.bounding_box()
+    slider.click(position={"x": float(rng.uniform(0.05, 0.95)) * box["width"],
+                           "y": box["height"] / 2})
+    value = float(slider.evaluate("el => el.valueAsNumber"))
+    page.locator("#jspsych-html-slider-response-next").click()
+    return {"rating": value}
+
+
+def play(page: Any, rng: np.random.Generator, *, stop_after: int | None = None,
+         timeout_ms: float = 15_000) -> dict[int, dict[str, Any]]:
+    """Click through the session on ``page`` until the end screen (or ``stop_after`` answered
+    trials): consent, instructions, every trial. Returns the meaning of each click by trial
+    index (read from the progress counter ``k / n``)."""
+    answers: dict[int, dict[str, Any]] = {}
+    while True:
+        page.wait_for_selector(_ANY_STATE, timeout=timeout_ms)
+        if page.locator("#rp-code").count():
+            return answers
+        if page.locator(".rp-agree").count():
+            page.locator(".rp-agree").click()
+            continue
+        if page.locator("#jspsych-instructions-next").count():
+            page.locator("#jspsych-instructions-next").click()
+            continue
+        if stop_after is not None and len(answers) >= stop_after:
+            return answers
+        counter = page.locator("#rp-progress").inner_text()
+        index = int(counter.split("/")[0]) - 1
+        assert index not in answers, f"trial {index} was shown twice"
+        answers[index] = _answer_trial(page, rng)
+        page.wait_for_function(
+            "prev => document.querySelector('#rp-code') || "
+            "document.querySelector('#rp-progress').textContent !== prev", arg=counter,
+            timeout=timeout_ms)
+
+
+@pytest.fixture
+def bot() -> Callable[..., dict[int, dict[str, Any]]]:
+    """``bot(page, rng, stop_after=None)``: a participant who clicks (see :func:`play`)."""
+    return play
