@@ -76,6 +76,12 @@ def _serving(config: Any, db: Path) -> Iterator[tuple[str, Any]]:
 
 
 @pytest.fixture
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    return free_port()
+
+
+@pytest.fixture
 def serve_experiment() -> Callable[[Any, Path], AbstractContextManager[tuple[str, Any]]]:
     """``with serve_experiment(config, db) as (url, experiment):`` a live server."""
     return _serving
@@ -125,11 +131,19 @@ def _answer_trial(page: Any, rng: np.random.Generator) -> dict[str, Any]:
         return {"matches": matches}
     if page.locator(".rp-image-choice").count():
         buttons = page.locator(".rp-image-choice")
-        k = int(rng.integers(buttons.count()))
-        name = _image_id(buttons.nth(k).locator("img"))
-        two_afc = page.locator(".rp-reference").count() > 0
+        names = [_image_id(buttons.nth(i).locator("img")) for i in range(buttons.count())]
+        reference = page.locator(".rp-reference img")
+        two_afc = reference.count() > 0
+        # attentive on check trials: the candidate identical to the reference, the image that
+        # is not shown twice; otherwise at random
+        if two_afc and _image_id(reference) in names:
+            k = names.index(_image_id(reference))
+        elif not two_afc and len(set(names)) < len(names):
+            k = next(i for i, n in enumerate(names) if names.count(n) == 1)
+        else:
+            k = int(rng.integers(len(names)))
         buttons.nth(k).click()
-        return {"chosen": name} if two_afc else {"odd": name}
+        return {"chosen": names[k]} if two_afc else {"odd": names[k]}
     if page.locator(".rp-label-choice").count():
         buttons = page.locator(".rp-label-choice")
         k = int(rng.integers(buttons.count()))
@@ -146,10 +160,12 @@ def _answer_trial(page: Any, rng: np.random.Generator) -> dict[str, Any]:
 
 
 def play(page: Any, rng: np.random.Generator, *, stop_after: int | None = None,
+         seen: dict[int, list[str]] | None = None,
          timeout_ms: float = 15_000) -> dict[int, dict[str, Any]]:
     """Click through the session on ``page`` until the end screen (or ``stop_after`` answered
     trials): consent, instructions, every trial. Returns the meaning of each click by trial
-    index (read from the progress counter ``k / n``)."""
+    index (read from the progress counter ``k / n``); ``seen`` receives the image names on
+    screen in each trial, in page order."""
     answers: dict[int, dict[str, Any]] = {}
     while True:
         page.wait_for_selector(_ANY_STATE, timeout=timeout_ms)
@@ -166,6 +182,8 @@ def play(page: Any, rng: np.random.Generator, *, stop_after: int | None = None,
         counter = page.locator("#rp-progress").inner_text()
         index = int(counter.split("/")[0]) - 1
         assert index not in answers, f"trial {index} was shown twice"
+        if seen is not None:
+            seen[index] = [_image_id(img) for img in page.locator("#rp-display img").all()]
         answers[index] = _answer_trial(page, rng)
         page.wait_for_function(
             "prev => document.querySelector('#rp-code') || "
