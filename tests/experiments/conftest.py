@@ -161,11 +161,13 @@ def _answer_trial(page: Any, rng: np.random.Generator) -> dict[str, Any]:
 
 def play(page: Any, rng: np.random.Generator, *, stop_after: int | None = None,
          seen: dict[int, list[str]] | None = None,
+         before_answer: Callable[[Any, int], None] | None = None,
          timeout_ms: float = 15_000) -> dict[int, dict[str, Any]]:
     """Click through the session on ``page`` until the end screen (or ``stop_after`` answered
     trials): consent, instructions, every trial. Returns the meaning of each click by trial
     index (read from the progress counter ``k / n``); ``seen`` receives the image names on
-    screen in each trial, in page order."""
+    screen in each trial, in page order; ``before_answer(page, index)`` runs on each trial
+    before the bot clicks."""
     answers: dict[int, dict[str, Any]] = {}
     while True:
         page.wait_for_selector(_ANY_STATE, timeout=timeout_ms)
@@ -184,6 +186,8 @@ def play(page: Any, rng: np.random.Generator, *, stop_after: int | None = None,
         assert index not in answers, f"trial {index} was shown twice"
         if seen is not None:
             seen[index] = [_image_id(img) for img in page.locator("#rp-display img").all()]
+        if before_answer is not None:
+            before_answer(page, index)
         answers[index] = _answer_trial(page, rng)
         page.wait_for_function(
             "prev => document.querySelector('#rp-code') || "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,34 @@ def _watch(page: Any) -> list[str]:
     return errors
 
 
+def _check_first_trial(paradigm: str) -> Any:
+    """Checks the first trial on screen: every image loaded and the screen is not blank; with
+    REPALIGN_SCREENSHOTS=DIR set, saves it as DIR/experiments_PARADIGM.png (docs/figures)."""
+    from PIL import Image
+
+    def check(page: Any, index: int) -> None:
+        if index != 0:
+            return
+        images = page.locator("#rp-display img")
+        assert images.count() >= 1
+        assert all(img.evaluate("el => el.complete && el.naturalWidth > 0")
+                   for img in images.all())
+        if paradigm == "matching":  # show one pair made: the first image took the first target
+            page.locator(".rp-row-metamers .rp-card").nth(0).click()
+            page.locator(".rp-row-targets .rp-card").nth(0).click()
+        page.mouse.move(0, 0)  # no hover highlight in the picture
+        box = page.locator(".jspsych-content").bounding_box()
+        clip = {"x": 0, "y": max(0.0, box["y"] - 24), "width": page.viewport_size["width"],
+                "height": box["height"] + 48}
+        shot = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("L"), float)
+        assert shot.std() > 5.0, f"the first {paradigm} trial looks blank"
+        folder = os.environ.get("REPALIGN_SCREENSHOTS")
+        if folder:
+            page.screenshot(path=os.path.join(folder, f"experiments_{paradigm}.png"), clip=clip)
+
+    return check
+
+
 def _assert_completed(page: Any) -> None:
     body = page.inner_text("body")
     assert "completion code" in body.lower(), body
@@ -75,14 +104,14 @@ def test_two_participants_complete_every_paradigm(paradigm, chromium, serve_expe
                                                   metamer_dir, tmp_path):
     rng = np.random.default_rng(11)
     with serve_experiment(_config(paradigm, metamer_dir), tmp_path / "exp.sqlite") as (url, exp):
-        page = chromium.new_page(viewport={"width": 1100, "height": 900})
+        page = chromium.new_page(viewport={"width": 900, "height": 760})
         errors = _watch(page)
         page.goto(f"{url}/?PROLIFIC_PID=alice&STUDY_ID=st1&SESSION_ID=se1")
-        alice = bot(page, rng)
+        alice = bot(page, rng, before_answer=_check_first_trial(paradigm))
         _assert_completed(page)
         n_trials = len(alice)
 
-        page = chromium.new_page(viewport={"width": 1100, "height": 900})
+        page = chromium.new_page(viewport={"width": 900, "height": 760})
         errors += _watch(page)
         page.goto(f"{url}/?PROLIFIC_PID=bob&STUDY_ID=st1&SESSION_ID=se2")
         bob = bot(page, rng, stop_after=2)
