@@ -19,7 +19,7 @@ import torch
 from repalign._device import resolve_device
 from repalign._validation import check_images
 from repalign.errors import ConfigError, ShapeError
-from repalign.metamers._spec import check_options, parse_spec, spec_name
+from repalign.metamers._spec import check_options, spec_name
 from repalign.metamers.criterion import STATISTICS, null_distribution, threshold_from_null
 from repalign.metamers.evaluate import ActiveSet, Criterion, describe_models
 from repalign.metamers.inits import make_seeds
@@ -34,6 +34,7 @@ from repalign.metamers.result import MetamerResult
 from repalign.metamers.schedules import get_schedule
 from repalign.metamers.stopping import STOPS, get_stop
 from repalign.metamers.transforms import build_transforms
+from repalign.specs import split_spec
 
 __all__ = ["generate_metamers"]
 
@@ -257,10 +258,10 @@ def generate_metamers(
                       "images; pass null_stimuli=... (e.g. the whole stimulus set) for a stricter "
                       "threshold.", stacklevel=2)
 
-    name_o, kw_o = parse_spec(opts["optimizer"], "optimizer")
-    name_s, kw_s = parse_spec(opts["schedule"], "schedule")
-    name_p, kw_p = parse_spec(opts["parametrization"], "parametrization")
-    name_st, kw_st = parse_spec(opts["stop"], "stop")
+    name_o, kw_o = split_spec(opts["optimizer"], "optimizer")
+    name_s, kw_s = split_spec(opts["schedule"], "schedule")
+    name_p, kw_p = split_spec(opts["parametrization"], "parametrization")
+    name_st, kw_st = split_spec(opts["stop"], "stop")
     loss = build_loss(opts["regularizer"])
     cfg = LoopConfig(
         steps=int(opts["steps"]), lr=float(opts["lr"]),
@@ -283,7 +284,7 @@ def generate_metamers(
     check_options(cfg.parametrization, "parametrization", name_p, images[:1], **kw_p)
     _check_optimizer(cfg.optimizer, name_o, cfg.lr, kw_o)
     n_t = images.shape[0]
-    init_name, init_kw = parse_spec(opts["init"], "init")
+    init_name, init_kw = split_spec(opts["init"], "init")
     if init_name == "other" and "pool" not in init_kw and null_stimuli is not None:
         init_kw["pool"] = null_images  # other natural images: the null's stimuli
     seeds_all = make_seeds((init_name, init_kw), images.repeat(repeats, 1, 1, 1), seed=seed)

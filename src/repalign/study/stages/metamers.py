@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from repalign.errors import ConfigError, UnknownNameError
+from repalign.errors import ConfigError, SpecError, UnknownNameError
 from repalign.metamers.result import MetamerResult
+from repalign.specs import split_spec
 from repalign.study.config import MetamersConfig
 from repalign.study.context import StudyContext, balanced_subset
 from repalign.study.plan import Planner
@@ -61,8 +62,8 @@ def _check_names(cfg: MetamersConfig) -> None:
     for key, registry in (("regularizers", REGULARIZERS), ("inits", INITS), ("optimizers", OPTIMIZERS)):
         for i, spec in enumerate(getattr(cfg, key)):
             try:
-                registry.get(spec.partition(":")[0].strip())
-            except UnknownNameError as exc:
+                registry.get(split_spec(spec, key[:-1])[0])
+            except (UnknownNameError, SpecError) as exc:
                 raise ConfigError(f"metamers.{key}[{i}]: {exc}") from None
 
 
