@@ -19,6 +19,8 @@ const DEFAULT_TEXTS = {
   failed: "Unfortunately you did not pass the attention checks of this study.",
 };
 
+const REDIRECT_AFTER_MS = 5000;
+
 function readConfig() {
   const block = document.getElementById("experiment-config");
   try {
@@ -78,7 +80,8 @@ function participantFromUrl(cfg) {
 function showEnd(texts, end) {
   const failed = end.status !== "completed";
   const code = failed ? end.failure_code : end.completion_code;
-  const redirect = failed ? end.failure_redirect_url || end.redirect_url : end.redirect_url;
+  // never the completion link after a failure: on Prolific it would count as a completion
+  const redirect = failed ? end.failure_redirect_url : end.redirect_url;
   const extra = document.createElement("div");
   if (code) {
     const label = document.createElement("p");
@@ -89,7 +92,8 @@ function showEnd(texts, end) {
     value.textContent = code;
     extra.append(label, value);
   }
-  if (redirect && /^https?:\/\//.test(redirect)) {
+  const away = Boolean(redirect && /^https?:\/\//.test(redirect));
+  if (away) {
     const link = document.createElement("a");
     link.className = "jspsych-btn rp-link";
     link.href = redirect;
@@ -97,13 +101,13 @@ function showEnd(texts, end) {
     link.textContent = "Return to the study platform";
     extra.append(link);
   }
+  const delay = end.redirect_after_ms == null ? REDIRECT_AFTER_MS : Number(end.redirect_after_ms);
   const body = paragraphs(failed ? texts.failed : texts.completed);
-  if (!failed && code) body.push(`Please enter the completion code below where you were asked for it.`);
+  if (away) body.push(`You will be taken back to the study platform in ${Math.round(delay / 1000)} seconds.`);
+  else if (code) body.push("Please enter this code where the study platform asks for it.");
   showMessage(failed ? "Thank you" : "Thank you!", body, extra);
   document.body.dataset.state = failed ? "failed" : "completed";
-  if (redirect && /^https?:\/\//.test(redirect) && end.redirect_after_ms != null) {
-    setTimeout(() => window.location.assign(redirect), Number(end.redirect_after_ms));
-  }
+  if (away) setTimeout(() => window.location.assign(redirect), delay);
 }
 
 async function run() {

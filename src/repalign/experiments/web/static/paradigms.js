@@ -27,9 +27,12 @@ export function paradigmName(name) {
   return { "2afc": "two_afc", similarity_rating: "rating", triplet: "odd_one_out" }[n] || n;
 }
 
-/** An image of a trial as {id, url} (a bare name is served from stimuli/NAME.png). */
+/** An image of a trial as {id, url}, the url relative to the page (a bare name is served from
+ * stimuli/NAME.png; "/stimuli/..." loses its slash, so a server under a path prefix works). */
 export function image(item) {
-  if (item && typeof item === "object") return { id: String(item.id), url: String(item.url) };
+  if (item && typeof item === "object") {
+    return { id: String(item.id), url: String(item.url).replace(/^\/(?!\/)/, "") };
+  }
   return { id: String(item), url: `stimuli/${encodeURIComponent(String(item))}.png` };
 }
 
