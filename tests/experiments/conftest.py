@@ -183,48 +183,50 @@ def metamer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 _ANY_STATE = ("#rp-code, .rp-agree, #jspsych-instructions-next, .rp-matching, .rp-image-choice, "
               ".rp-label-choice, #jspsych-html-slider-response-next")
 
+# what is on the screen, read from the DOM in one call: the state, the trial counter and the
+# images (their file names are the stimulus ids) and labels of each part of the trial
+_SCREEN = """() => {
+  const q = (s) => document.querySelector(s);
+  const names = (s) => [...document.querySelectorAll(s)].map(
+    (i) => i.getAttribute("src").split("/").pop().replace(/[.]png$/, ""));
+  const state = q("#rp-code") ? "end" : q(".rp-agree") ? "consent"
+    : q("#jspsych-instructions-next") ? "instructions" : q(".rp-matching") ? "matching"
+    : q(".rp-image-choice") ? "images" : q(".rp-label-choice") ? "labels" : "slider";
+  return {state, counter: q("#rp-progress").textContent, shown: names("#rp-display img"),
+          choices: names(".rp-image-choice img"), reference: names(".rp-reference img"),
+          metamers: names(".rp-row-metamers img"), targets: names(".rp-row-targets img"),
+          labels: [...document.querySelectorAll(".rp-label-choice")].map((b) => b.textContent)};
+}"""
 
-def _image_id(img: Any) -> str:
-    return Path(img.get_attribute("src")).stem
 
-
-def _answer_trial(page: Any, rng: np.random.Generator) -> dict[str, Any]:
+def _answer_trial(page: Any, screen: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     """Answer the trial on screen with clicks; returns what the clicks mean, in the server's
     normalised answer form, computed from what is on the screen (not from the page's code)."""
-    if page.locator(".rp-matching").count():
-        metamers = page.locator(".rp-row-metamers .rp-card")
-        targets = page.locator(".rp-row-targets .rp-card")
-        n_m, n_t = metamers.count(), targets.count()
-        per = n_m // n_t
-        assignment = rng.permutation(np.repeat(np.arange(n_t), per))
+    if screen["state"] == "matching":
+        metamers, targets = screen["metamers"], screen["targets"]
+        per = len(metamers) // len(targets)
+        assignment = rng.permutation(np.repeat(np.arange(len(targets)), per))
         for m, t in enumerate(assignment):  # metamer first, then target
-            metamers.nth(m).click()
-            targets.nth(int(t)).click()
-        matches = {_image_id(metamers.nth(m).locator("img")):
-                   _image_id(targets.nth(int(t)).locator("img")) for m, t in enumerate(assignment)}
+            page.locator(".rp-row-metamers .rp-card").nth(m).click()
+            page.locator(".rp-row-targets .rp-card").nth(int(t)).click()
         page.locator(".rp-continue").click()
-        return {"matches": matches}
-    if page.locator(".rp-image-choice").count():
-        buttons = page.locator(".rp-image-choice")
-        names = [_image_id(buttons.nth(i).locator("img")) for i in range(buttons.count())]
-        reference = page.locator(".rp-reference img")
-        two_afc = reference.count() > 0
+        return {"matches": {metamers[m]: targets[int(t)] for m, t in enumerate(assignment)}}
+    if screen["state"] == "images":
+        names, reference = screen["choices"], screen["reference"]
         # attentive on check trials: the candidate identical to the reference, the image that
         # is not shown twice; otherwise at random
-        if two_afc and _image_id(reference) in names:
-            k = names.index(_image_id(reference))
-        elif not two_afc and len(set(names)) < len(names):
+        if reference and reference[0] in names:
+            k = names.index(reference[0])
+        elif not reference and len(set(names)) < len(names):
             k = next(i for i, n in enumerate(names) if names.count(n) == 1)
         else:
             k = int(rng.integers(len(names)))
-        buttons.nth(k).click()
-        return {"chosen": names[k]} if two_afc else {"odd": names[k]}
-    if page.locator(".rp-label-choice").count():
-        buttons = page.locator(".rp-label-choice")
-        k = int(rng.integers(buttons.count()))
-        text = buttons.nth(k).inner_text()
-        buttons.nth(k).click()
-        return {"label_name": text}
+        page.locator(".rp-image-choice").nth(k).click()
+        return {"chosen": names[k]} if reference else {"odd": names[k]}
+    if screen["state"] == "labels":
+        k = int(rng.integers(len(screen["labels"])))
+        page.locator(".rp-label-choice").nth(k).click()
+        return {"label_name": screen["labels"][k]}
     slider = page.locator("#jspsych-html-slider-response-response")
     box = slider.bounding_box()
     slider.click(position={"x": float(rng.uniform(0.05, 0.95)) * box["width"],
@@ -246,28 +248,25 @@ def play(page: Any, rng: np.random.Generator, *, stop_after: int | None = None,
     answers: dict[int, dict[str, Any]] = {}
     while True:
         page.wait_for_selector(_ANY_STATE, timeout=timeout_ms)
-        if page.locator("#rp-code").count():
+        screen = page.evaluate(_SCREEN)
+        if screen["state"] == "end":
             return answers
-        if page.locator(".rp-agree").count():
-            page.locator(".rp-agree").click()
-            continue
-        if page.locator("#jspsych-instructions-next").count():
-            page.locator("#jspsych-instructions-next").click()
+        if screen["state"] in ("consent", "instructions"):
+            page.locator(".rp-agree, #jspsych-instructions-next").click()
             continue
         if stop_after is not None and len(answers) >= stop_after:
             return answers
-        counter = page.locator("#rp-progress").inner_text()
-        index = int(counter.split("/")[0]) - 1
+        index = int(screen["counter"].split("/")[0]) - 1
         assert index not in answers, f"trial {index} was shown twice"
         if seen is not None:
-            seen[index] = [_image_id(img) for img in page.locator("#rp-display img").all()]
+            seen[index] = screen["shown"]
         if before_answer is not None:
             before_answer(page, index)
-        answers[index] = _answer_trial(page, rng)
+        answers[index] = _answer_trial(page, screen, rng)
         page.wait_for_function(
             "prev => document.querySelector('#rp-code') || "
-            "document.querySelector('#rp-progress').textContent !== prev", arg=counter,
-            timeout=timeout_ms)
+            "document.querySelector('#rp-progress').textContent !== prev",
+            arg=screen["counter"], timeout=timeout_ms)
 
 
 @pytest.fixture

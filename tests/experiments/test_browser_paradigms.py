@@ -31,7 +31,7 @@ def _config(paradigm: str, metamer_dir: Path) -> dict[str, Any]:
         cfg["stimuli"] = {"source": "bundled:digits", "limit": 8}
     else:
         cfg["stimuli"] = {"metamers": str(metamer_dir)}
-    cfg["design"] = {"trials_per_participant": 2 if paradigm == "matching" else 3}
+    cfg["design"] = {"trials_per_participant": 2}
     if paradigm == "matching":  # no known answers there: the targets would be shown twice
         cfg["catch"]["known"] = 0
     return cfg
