@@ -76,7 +76,7 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
 MAX_BODY = 64 * 1024
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
+       "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
        "form-action 'none'; frame-ancestors 'none'")
 _VENDOR = re.compile(r"^(jspsych/(dist|css)|@jspsych/plugin-[a-z0-9-]+/dist)/[A-Za-z0-9._-]+$")
 _STIMULUS = re.compile(r"^([a-z][0-9]{5})\.png$")
