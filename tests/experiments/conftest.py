@@ -134,7 +134,7 @@ def _serving(config: Any, db: Path) -> Iterator[tuple[str, Any]]:
     exp = Experiment.open(config, db)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(exp), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
