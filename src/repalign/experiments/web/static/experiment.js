@@ -123,7 +123,16 @@ async function run() {
     return;
   }
   const outbox = new Outbox(ids.participant_id, banner);
-  if (outbox.pending) await outbox.flush(); // answers left unacknowledged before a reload
+  // answers left unacknowledged before a reload go first; one the server refuses (it belongs to
+  // a database that was replaced, say) cannot be stored anywhere and does not block the session
+  while (outbox.pending) {
+    try {
+      await outbox.flush();
+    } catch (error) {
+      if (!(error instanceof RefusedError)) throw error;
+      console.warn("an answer kept from an earlier visit was refused:", error.message);
+    }
+  }
   const session = await postUntilAnswered("api/session", ids, banner);
   const texts = { ...DEFAULT_TEXTS, ...(cfg.texts || {}), ...(session.texts || {}) };
   document.title = texts.title;
