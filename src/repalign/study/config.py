@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -34,9 +33,9 @@ from pydantic import (
     model_validator,
 )
 
+from repalign._config_files import format_errors, read_config_file
 from repalign._hashing import hash_params
 from repalign.errors import ConfigError
-from repalign.study.config_errors import format_errors
 
 __all__ = [
     "AnalysisConfig",
@@ -322,35 +321,6 @@ class StudyConfig(_Section):
 # -- reading ------------------------------------------------------------------------------------
 
 
-def _read_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"Study configuration {path} does not exist; give a .toml or .yaml file.")
-    suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
-    try:
-        if suffix == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # pragma: no cover - Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError(
-                f"Study configuration {path} has suffix {suffix!r}; expected .toml, .yaml or .yml."
-            )
-    except ConfigError:
-        raise
-    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError
-        raise ConfigError(f"Study configuration {path} is not valid {suffix[1:].upper()}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"Study configuration {path} must hold a mapping of sections, not {type(data).__name__}.")
-    return data
-
-
 def load_config(
     source: str | os.PathLike[str] | Mapping[str, Any] | StudyConfig, *, base_dir: str | Path | None = None
 ) -> StudyConfig:
@@ -370,7 +340,7 @@ def load_config(
         data, where = dict(source), Path.cwd()
     else:
         path = Path(source).expanduser().resolve()
-        data, where = _read_file(path), path.parent
+        data, where = read_config_file(path), path.parent
     try:
         cfg = StudyConfig.model_validate(data)
     except ValidationError as exc:
