@@ -14,9 +14,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-from repalign.experiments.export import export_experiment
 
 from repalign.data import load_triplets
+from repalign.experiments.export import export_experiment
 
 pytestmark = pytest.mark.browser
 
