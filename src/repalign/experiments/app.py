@@ -55,11 +55,12 @@ server itself), ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-refer
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -75,7 +76,7 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
 MAX_BODY = 64 * 1024
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
+       "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
        "form-action 'none'; frame-ancestors 'none'")
 _VENDOR = re.compile(r"^(jspsych/(dist|css)|@jspsych/plugin-[a-z0-9-]+/dist)/[A-Za-z0-9._-]+$")
 _STIMULUS = re.compile(r"^([a-z][0-9]{5})\.png$")
@@ -317,8 +318,16 @@ def create_app(exp: Experiment, *, web_dir: Path | None = None) -> Any:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error(500, "internal error; the response was not stored")
 
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found,
-                                                      Exception: server_error})
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        # writes wait in worker threads for the group commit: let many wait at once
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 256
+        yield
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={404: not_found, 405: not_found, Exception: server_error})
     return _SecurityHeaders(app)
 
 

@@ -181,7 +181,7 @@ class Experiment:
 
         A finished participant gets their ending (code) again, never a new session.
         """
-        with self.store.transaction() as conn:
+        def work(conn: Any) -> tuple[str, list[dict[str, Any]], int]:
             row = conn.execute("SELECT id, status FROM participants WHERE external_id = ?",
                                (external_id,)).fetchone()
             if row is None:
@@ -200,7 +200,9 @@ class Experiment:
                 pid, status = int(row[0]), str(row[1])
             specs = [json.loads(s) for (s,) in conn.execute(
                 "SELECT spec FROM assignments WHERE participant = ? ORDER BY trial_index", (pid,))]
-            nxt = self._next_trial(conn, pid, len(specs))
+            return status, specs, self._next_trial(conn, pid, len(specs))
+
+        status, specs, nxt = self.store.write(work)
         out: dict[str, Any] = {"participant_id": external_id, "status": status,
                                "paradigm": self.cfg.paradigm,
                                "texts": self.cfg.texts.model_dump(), "next_trial": nxt,
@@ -216,7 +218,7 @@ class Experiment:
                 response: dict[str, Any], rt_ms: float, onscreen_order: list[str],
                 client_sent_at: float | None) -> dict[str, Any]:
         """Store one response (idempotent by ``response_id``); returns the acknowledgement."""
-        with self.store.transaction() as conn:
+        def work(conn: Any) -> dict[str, Any]:
             pid, status, n_trials = self._participant(conn, external_id)
             dup = conn.execute("SELECT participant, trial_index FROM responses "
                                "WHERE response_id = ?", (response_id,)).fetchone()
@@ -246,8 +248,10 @@ class Experiment:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (response_id, pid, trial_index, _dumps(response), _dumps(answer),
                  _dumps(onscreen_order), rt_ms, client_sent_at, time.time()))
-            nxt = self._next_trial(conn, pid, n_trials)
-        return {"ack": True, "duplicate": False, "next_trial": nxt}
+            return {"ack": True, "duplicate": False,
+                    "next_trial": self._next_trial(conn, pid, n_trials)}
+
+        return self.store.write(work)
 
     def _flags(self, conn: Any, pid: int) -> dict[str, str]:
         rows = conn.execute(
@@ -269,7 +273,7 @@ class Experiment:
     def finish(self, external_id: str) -> dict[str, Any]:
         """End a session once every trial is answered: flag broken exclusion rules, and give
         the completion code, or the failure code when the attention checks failed."""
-        with self.store.transaction() as conn:
+        def work(conn: Any) -> str:
             pid, status, n_trials = self._participant(conn, external_id)
             if status == "active":
                 left = n_trials - conn.execute("SELECT count(*) FROM responses WHERE "
@@ -284,7 +288,9 @@ class Experiment:
                 status = "failed" if "failed_catch" in flags else "completed"
                 conn.execute("UPDATE participants SET status = ?, finished_at = ? WHERE id = ?",
                              (status, now, pid))
-        return self._ending(status)
+            return str(status)
+
+        return self._ending(self.store.write(work))
 
     # -- experimenter -------------------------------------------------------------------------
     def progress(self) -> dict[str, Any]:

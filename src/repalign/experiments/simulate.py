@@ -69,13 +69,13 @@ def answer_trial(trial: dict[str, Any], rng: np.random.Generator,
 
     Stimulus names ``x00012`` index row 12 of ``embedding``.
     """
-    from repalign.alignment.simulate import pair_probabilities
-
     paradigm = trial["paradigm"]
     ids = [s["id"] for s in trial["stimuli"]]
     if paradigm == "odd_one_out":
         if embedding is None:
             return {"choice": int(rng.integers(3))}
+        from repalign.alignment.simulate import pair_probabilities
+
         p = pair_probabilities(embedding, [[int(i[1:]) for i in ids]], temperature)[0]
         pair = int(rng.choice(3, p=p))
         return {"choice": (2, 1, 0)[pair]}
@@ -158,6 +158,8 @@ async def simulate_async(url: str, participants: int | list[str], *,
                           f"localhost), received {url!r}; pass allow_remote=True to override.")
     ids = ([f"{prefix}{i:05d}" for i in range(participants)] if isinstance(participants, int)
            else list(participants))
+    if embedding is not None:  # import the observer before the clients start, not among them
+        import repalign.alignment.simulate  # noqa: F401
     report = SimulationReport()
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
