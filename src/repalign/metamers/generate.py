@@ -274,7 +274,7 @@ def generate_metamers(
         check_every=int(opts["check_every"]), keep=opts["keep"], combine=combine,
         history_every=int(history_every or max(1, int(opts["steps"]) // 200)),
         amp=amp, quantize=quantize, seed=seed, quiet=quiet,
-        prescreen=isinstance(name_st, str) and not STOPS.info(name_st)["uses_distance"],
+        prescreen=isinstance(name_st, str) and not STOPS.info(name_st).uses_distance,
     )
     # validate every piece's options before any work
     check_options(cfg.schedule, "schedule", name_s, cfg.steps, **kw_s)

@@ -141,7 +141,7 @@ def run_batch(
                           size=n, state=state)
         loss = cfg.loss(ctx)
         opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
+        torch.autograd.backward(loss.sum())
         with torch.no_grad():
             if keep_best and best_loss is not None and best_img is not None:
                 _track_best(act, x.detach(), loss.detach(), best_loss, best_img)

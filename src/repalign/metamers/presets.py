@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 
 __all__ = ["PRESETS", "get_preset", "list_presets"]
 
-PRESETS: Registry[dict[str, Any]] = Registry("preset")
+PRESETS: Registry[dict[str, Any], Summary] = Registry("preset", Summary)
 
 # shared by every preset: regularizer-free pixel optimisation of the normalised distance
 _COMMON: dict[str, Any] = {
