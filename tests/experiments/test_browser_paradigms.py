@@ -244,3 +244,17 @@ def test_answer_unacknowledged_at_a_reload_is_sent_after_it(chromium, serve_expe
         assert page.inner_text("#rp-progress").startswith("2 /")  # trial 0 is answered
         assert _stored_answers(url, exp.token) == {"gina": {0: {"odd": chosen}}}
         page.close()
+
+
+def test_number_keys_answer_like_clicks(chromium, serve_experiment, tmp_path):
+    with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
+        page = chromium.new_page()
+        page.goto(f"{url}/?PROLIFIC_PID=hana")
+        page.locator(".rp-agree").click()
+        page.locator("#jspsych-instructions-next").click()
+        second = page.locator(".rp-image-choice").nth(1)
+        chosen = Path(second.locator("img").get_attribute("src")).stem
+        page.keyboard.press("2")
+        page.wait_for_function("document.querySelector('#rp-progress').textContent.startsWith('2 /')")
+        assert _stored_answers(url, exp.token) == {"hana": {0: {"odd": chosen}}}
+        page.close()

@@ -223,6 +223,19 @@ async function run() {
   showEnd(texts, end);
 }
 
+// Keyboard shortcuts, an extra (everything works by clicking): 1-9 press the n-th answer button
+// of odd-one-out, 2AFC and recognition trials, counted in reading order.
+document.addEventListener("keydown", (event) => {
+  if (event.repeat || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (!/^[1-9]$/.test(event.key) || document.body.classList.contains("rp-offline")) return;
+  const buttons = document.querySelectorAll("#rp-display .rp-image-choice, #rp-display .rp-label-choice");
+  const button = buttons[Number(event.key) - 1];
+  if (button && !button.disabled) {
+    event.preventDefault();
+    button.click();
+  }
+});
+
 window.addEventListener("beforeunload", (event) => {
   if (document.body.classList.contains("rp-offline")) event.preventDefault();
 });
