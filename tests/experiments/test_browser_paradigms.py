@@ -221,3 +221,40 @@ def test_link_without_participant_id_starts_nothing(chromium, serve_experiment, 
         assert "PROLIFIC_PID" in page.inner_text("body")
         assert exp.progress()["participants"] == []
         page.close()
+
+
+def test_answer_unacknowledged_at_a_reload_is_sent_after_it(chromium, serve_experiment,
+                                                            tmp_path):
+    with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
+        page = chromium.new_page()
+        page.on("dialog", lambda d: d.accept())  # "leave the page?" while answers are pending
+        page.goto(f"{url}/?PROLIFIC_PID=gina")
+        page.locator(".rp-agree").click()
+        page.locator("#jspsych-instructions-next").click()
+        page.route("**/api/response", lambda route: route.abort())
+        first = page.locator(".rp-image-choice").nth(2)
+        chosen = Path(first.locator("img").get_attribute("src")).stem
+        first.click()
+        page.locator("#rp-connection").wait_for(state="visible")
+        page.reload()  # still offline: the kept answer is retried before anything else
+        page.locator("#rp-connection").wait_for(state="visible")
+        assert _stored_answers(url, exp.token) == {}
+        page.unroute("**/api/response")
+        page.wait_for_selector(".rp-image-choice", timeout=15_000)
+        assert page.inner_text("#rp-progress").startswith("2 /")  # trial 0 is answered
+        assert _stored_answers(url, exp.token) == {"gina": {0: {"odd": chosen}}}
+        page.close()
+
+
+def test_number_keys_answer_like_clicks(chromium, serve_experiment, tmp_path):
+    with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
+        page = chromium.new_page()
+        page.goto(f"{url}/?PROLIFIC_PID=hana")
+        page.locator(".rp-agree").click()
+        page.locator("#jspsych-instructions-next").click()
+        second = page.locator(".rp-image-choice").nth(1)
+        chosen = Path(second.locator("img").get_attribute("src")).stem
+        page.keyboard.press("2")
+        page.wait_for_function("document.querySelector('#rp-progress').textContent.startsWith('2 /')")
+        assert _stored_answers(url, exp.token) == {"hana": {0: {"odd": chosen}}}
+        page.close()

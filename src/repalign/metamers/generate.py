@@ -70,8 +70,9 @@ def _frozen_models(
             m.to(device).eval()
             if recipe.channels_last:
                 m.to(memory_format=torch.channels_last)
-            if recipe.compile:
-                m.network.compile()
+            if recipe.compile:  # in place: the layer names (and hooks) stay those of the network
+                backend = recipe.compile if isinstance(recipe.compile, str) else "inductor"
+                m.network.compile(backend=backend)
         for p, _ in grads:
             p.requires_grad_(False)
         yield

@@ -123,7 +123,16 @@ async function run() {
     return;
   }
   const outbox = new Outbox(ids.participant_id, banner);
-  if (outbox.pending) await outbox.flush(); // answers left unacknowledged before a reload
+  // answers left unacknowledged before a reload go first; one the server refuses (it belongs to
+  // a database that was replaced, say) cannot be stored anywhere and does not block the session
+  while (outbox.pending) {
+    try {
+      await outbox.flush();
+    } catch (error) {
+      if (!(error instanceof RefusedError)) throw error;
+      console.warn("an answer kept from an earlier visit was refused:", error.message);
+    }
+  }
   const session = await postUntilAnswered("api/session", ids, banner);
   const texts = { ...DEFAULT_TEXTS, ...(cfg.texts || {}), ...(session.texts || {}) };
   document.title = texts.title;
@@ -213,6 +222,19 @@ async function run() {
   const end = await postUntilAnswered("api/finish", { participant_id: ids.participant_id }, banner);
   showEnd(texts, end);
 }
+
+// Keyboard shortcuts, an extra (everything works by clicking): 1-9 press the n-th answer button
+// of odd-one-out, 2AFC and recognition trials, counted in reading order.
+document.addEventListener("keydown", (event) => {
+  if (event.repeat || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (!/^[1-9]$/.test(event.key) || document.body.classList.contains("rp-offline")) return;
+  const buttons = document.querySelectorAll("#rp-display .rp-image-choice, #rp-display .rp-label-choice");
+  const button = buttons[Number(event.key) - 1];
+  if (button && !button.disabled) {
+    event.preventDefault();
+    button.click();
+  }
+});
 
 window.addEventListener("beforeunload", (event) => {
   if (document.body.classList.contains("rp-offline")) event.preventDefault();
