@@ -174,12 +174,12 @@ def run_batch(
         loss = cfg.loss(ctx)
         opt.zero_grad(set_to_none=True)
         if cfg.loss_scale != 1.0:
-            (loss.sum() * cfg.loss_scale).backward()
+            torch.autograd.backward(loss.sum() * cfg.loss_scale)
             for p in param.params:
                 if p.grad is not None:
                     p.grad.div_(cfg.loss_scale)
         else:
-            loss.sum().backward()
+            torch.autograd.backward(loss.sum())
         with torch.no_grad():
             if keep_best and st.best_loss is not None and st.best_img is not None:
                 _track_best(act, x.detach(), loss.detach(), st.best_loss, st.best_img)
