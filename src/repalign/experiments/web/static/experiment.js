@@ -172,7 +172,9 @@ async function run() {
       data: { repalign: "consent" },
     });
   }
-  const pages = Array.isArray(texts.instructions) ? texts.instructions : paragraphs(texts.instructions).length ? [texts.instructions] : [];
+  // instructions: one page per list item, or the whole text on one page
+  let pages = Array.isArray(texts.instructions) ? texts.instructions : [texts.instructions];
+  pages = pages.filter((p) => paragraphs(p).length);
   if (session.next_trial === 0 && pages.length) {
     timeline.push({
       type: window.jsPsychInstructions,
