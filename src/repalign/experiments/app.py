@@ -40,7 +40,8 @@ refused request stores nothing):
   409 trial already answered with another id / session finished, 422 invalid response.
 - ``POST /api/finish`` ``{"participant_id"}`` -> ``{"status": "completed", "completion_code",
   "redirect_url"}`` or ``{"status": "failed", "failure_code", "failure_redirect_url"}`` (too
-  many failed known-answer catch trials); 409 while trials are unanswered. Idempotent.
+  many failed known-answer catch trials), plus ``"redirect_after_ms"`` when there is a redirect
+  URL; 409 while trials are unanswered. Idempotent.
 - ``GET /stimuli/<name>.png``: only the experiment's own images (from the database); any other
   name, ``../`` included, is 404.
 - ``GET /admin``, ``GET /admin/plot.svg``, ``GET /api/export``: need the admin token
