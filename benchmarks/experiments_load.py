@@ -163,12 +163,13 @@ def fill(folder: Path, participants: int, per: int, name: str) -> Path:
 
 
 def export_child(db: Path, out: Path) -> dict:
-    code = ("import json, resource, sys, time\n"
+    code = ("import json, time\n"
             "from repalign.experiments import export_experiment\n"
             "t = time.perf_counter()\n"
             f"s = export_experiment({str(db)!r}, {str(out)!r}, quiet=True)\n"
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
             "print(json.dumps({'export_s': time.perf_counter() - t, 'responses': s['responses'], "
-            "'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
+            "'peak_rss_mib': int(hwm.split()[1]) / 1024}))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -198,7 +199,8 @@ def main() -> None:
                     "cpus": os.cpu_count(), "loadavg_end": os.getloadavg(),
                     "note": "2-core machine shared with other heavy jobs (see loadavg): "
                             "latencies and rates are pessimistic, and the simulated clients "
-                            "(httpx, same machine) use about 4x the server's CPU per response; "
+                            "(httpx, same machine) use several times the server's CPU per "
+                            "response (client_cpu_ms_per_response); "
                             "CPU ms per response and the ratio to SQLite's own synced commit "
                             "rate (measured side by side) are the load-independent figures"},
         "load": {**res_load, "sqlite_synced_commits_per_s": rate,

@@ -61,7 +61,9 @@ def test_positions_are_randomised_and_recorded(client, experiment):
 def test_repeated_response_is_acknowledged_once(client, experiment):
     s = client.post("/api/session", json={"participant_id": "A"}).json()
     body = response_body("A", s["trials"][0], {"choice": 2}, rid="resp-0001")
-    first = client.post("/api/response", json=body).json()
+    answer = client.post("/api/response", json=body)
+    assert answer.headers["server-timing"].startswith("app;dur=")
+    first = answer.json()
     second = client.post("/api/response", json=body).json()
     assert first["duplicate"] is False and second["duplicate"] is True
     assert n_rows(experiment, "responses") == 1
