@@ -79,9 +79,9 @@ def _accuracy_panel(ax: object, zoo: pd.DataFrame) -> None:
 
 
 def theory_figure(queries: pd.DataFrame, shift: pd.DataFrame, path: str | Path, *,
-                  zoo_pairs: pd.DataFrame | None = None, zoo_shift: pd.DataFrame | None = None
-                  ) -> list[Path]:
-    """Draw the simulation's panels and save PNG and SVG.
+                  zoo_pairs: pd.DataFrame | None = None, zoo_shift: pd.DataFrame | None = None,
+                  formats: tuple[str, ...] = (".png", ".svg")) -> list[Path]:
+    """Draw the simulation's panels and save them (PNG and SVG by default).
 
     Args:
         queries: :func:`~repalign.analysis.theory.simulate_queries` output.
@@ -89,9 +89,10 @@ def theory_figure(queries: pd.DataFrame, shift: pd.DataFrame, path: str | Path, 
         path: output path without suffix.
         zoo_pairs: :func:`~repalign.analysis.theory.simulate_zoo_pairs` output, or None.
         zoo_shift: :func:`~repalign.analysis.theory.zoo_shift` output, or None.
+        formats: the file suffixes to write.
 
     Returns:
-        The two paths written.
+        The paths written.
     """
     import matplotlib
 
@@ -107,7 +108,7 @@ def theory_figure(queries: pd.DataFrame, shift: pd.DataFrame, path: str | Path, 
         _accuracy_panel(axes[3], zoo_shift)  # type: ignore[arg-type]
     fig.tight_layout()
     written = []
-    for suffix in (".png", ".svg"):
+    for suffix in formats:
         target = Path(path).with_suffix(suffix)
         with atomic_path(target) as tmp:
             fig.savefig(tmp, dpi=130, format=suffix[1:])
