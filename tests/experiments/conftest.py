@@ -134,7 +134,7 @@ def _serving(config: Any, db: Path) -> Iterator[tuple[str, Any]]:
     exp = Experiment.open(config, db)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(exp), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -164,15 +164,15 @@ def serve_experiment() -> Callable[[Any, Path], AbstractContextManager[tuple[str
 
 @pytest.fixture(scope="session")
 def metamer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real metamers of zoo:cnn_standard_s0 (block2) for one digit of each of six classes (two
-    disjoint matching triples)."""
+    """Real metamers of zoo:cnn_standard_s0 (block2), two per digit for one digit of each of six
+    classes (two disjoint matching triples of two metamers per target)."""
     import repalign as ra
 
     stim = ra.load_stimuli("bundled:digits", limit=60)
     labels = np.asarray(stim.labels)
     idx = [int(np.flatnonzero(labels == c)[0]) for c in range(6)]
     model = ra.create_model("zoo:cnn_standard_s0")
-    res = ra.generate_metamers([model], stim.subset(idx), layers="block2", steps=5,
+    res = ra.generate_metamers([model], stim.subset(idx), layers="block2", steps=5, repeats=2,
                                null_stimuli=stim.images, quiet=True)
     out = tmp_path_factory.mktemp("metamers") / "result"
     res.save(out)
@@ -199,7 +199,8 @@ _SCREEN = """() => {
 }"""
 
 
-def _answer_trial(page: Any, screen: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+def _answer_trial(page: Any, screen: dict[str, Any], rng: np.random.Generator,
+                  attentive: bool) -> dict[str, Any]:
     """Answer the trial on screen with clicks; returns what the clicks mean, in the server's
     normalised answer form, computed from what is on the screen (not from the page's code)."""
     if screen["state"] == "matching":
@@ -213,12 +214,12 @@ def _answer_trial(page: Any, screen: dict[str, Any], rng: np.random.Generator) -
         return {"matches": {metamers[m]: targets[int(t)] for m, t in enumerate(assignment)}}
     if screen["state"] == "images":
         names, reference = screen["choices"], screen["reference"]
-        # attentive on check trials: the candidate identical to the reference, the image that
-        # is not shown twice; otherwise at random
+        # check trials: attentive, the candidate identical to the reference, the image not
+        # shown twice; inattentive, the other one / a doubled image; otherwise at random
         if reference and reference[0] in names:
-            k = names.index(reference[0])
+            k = names.index(reference[0]) if attentive else 1 - names.index(reference[0])
         elif not reference and len(set(names)) < len(names):
-            k = next(i for i, n in enumerate(names) if names.count(n) == 1)
+            k = next(i for i, n in enumerate(names) if (names.count(n) == 1) == attentive)
         else:
             k = int(rng.integers(len(names)))
         page.locator(".rp-image-choice").nth(k).click()
@@ -238,13 +239,13 @@ def _answer_trial(page: Any, screen: dict[str, Any], rng: np.random.Generator) -
 
 def play(page: Any, rng: np.random.Generator, *, stop_after: int | None = None,
          seen: dict[int, list[str]] | None = None,
-         before_answer: Callable[[Any, int], None] | None = None,
+         before_answer: Callable[[Any, int], None] | None = None, attentive: bool = True,
          timeout_ms: float = 15_000) -> dict[int, dict[str, Any]]:
     """Click through the session on ``page`` until the end screen (or ``stop_after`` answered
     trials): consent, instructions, every trial. Returns the meaning of each click by trial
     index (read from the progress counter ``k / n``); ``seen`` receives the image names on
     screen in each trial, in page order; ``before_answer(page, index)`` runs on each trial
-    before the bot clicks."""
+    before the bot clicks; ``attentive=False`` fails the check trials it can recognise."""
     answers: dict[int, dict[str, Any]] = {}
     while True:
         page.wait_for_selector(_ANY_STATE, timeout=timeout_ms)
@@ -262,7 +263,7 @@ def play(page: Any, rng: np.random.Generator, *, stop_after: int | None = None,
             seen[index] = screen["shown"]
         if before_answer is not None:
             before_answer(page, index)
-        answers[index] = _answer_trial(page, screen, rng)
+        answers[index] = _answer_trial(page, screen, rng, attentive)
         page.wait_for_function(
             "prev => document.querySelector('#rp-code') || "
             "document.querySelector('#rp-progress').textContent !== prev",

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 CODE = "BROWSER-OK-7"
 
 
-def _config(paradigm: str, metamer_dir: Path) -> dict[str, Any]:
+def _config(paradigm: str, metamer_dir: Path | None = None) -> dict[str, Any]:
     cfg: dict[str, Any] = {"paradigm": paradigm, "seed": 3,
                            "catch": {"repeats": 1, "known": 1},
                            # the bot clicks at random: its failed catch trials flag, not fail it
@@ -30,10 +30,12 @@ def _config(paradigm: str, metamer_dir: Path) -> dict[str, Any]:
     if paradigm in ("odd_one_out", "rating"):
         cfg["stimuli"] = {"source": "bundled:digits", "limit": 8}
     else:
+        assert metamer_dir is not None
         cfg["stimuli"] = {"metamers": str(metamer_dir)}
     cfg["design"] = {"trials_per_participant": 2}
     if paradigm == "matching":  # no known answers there: the targets would be shown twice
         cfg["catch"]["known"] = 0
+        cfg["matching"] = {"per_target": 2}  # six metamers, two to each of three targets
     return cfg
 
 
@@ -81,8 +83,9 @@ def _check_first_trial(paradigm: str) -> Any:
             page.locator(".rp-row-targets .rp-card").nth(0).click()
         page.mouse.move(0, 0)  # no hover highlight in the picture
         box = page.locator(".jspsych-content").bounding_box()
-        clip = {"x": 0, "y": max(0.0, box["y"] - 24), "width": page.viewport_size["width"],
-                "height": box["height"] + 48}
+        top = max(30.0, box["y"] - 24)  # below the trial counter
+        clip = {"x": 0, "y": top, "width": page.viewport_size["width"],
+                "height": box["y"] + box["height"] + 24 - top}
         shot = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("L"), float)
         assert shot.std() > 5.0, f"the first {paradigm} trial looks blank"
         folder = os.environ.get("REPALIGN_SCREENSHOTS")
@@ -101,9 +104,11 @@ def _assert_completed(page: Any) -> None:
 @pytest.mark.parametrize("paradigm", ["odd_one_out", "two_afc", "matching", "recognition",
                                       "rating"])
 def test_two_participants_complete_every_paradigm(paradigm, chromium, serve_experiment, bot,
-                                                  metamer_dir, tmp_path):
+                                                  request, tmp_path):
     rng = np.random.default_rng(11)
-    with serve_experiment(_config(paradigm, metamer_dir), tmp_path / "exp.sqlite") as (url, exp):
+    shows_metamers = paradigm not in ("odd_one_out", "rating")
+    cfg = _config(paradigm, request.getfixturevalue("metamer_dir") if shows_metamers else None)
+    with serve_experiment(cfg, tmp_path / "exp.sqlite") as (url, exp):
         page = chromium.new_page(viewport={"width": 900, "height": 760})
         errors = _watch(page)
         page.goto(f"{url}/?PROLIFIC_PID=alice&STUDY_ID=st1&SESSION_ID=se1")
@@ -131,8 +136,8 @@ def test_two_participants_complete_every_paradigm(paradigm, chromium, serve_expe
 
 
 def test_lost_connection_blocks_and_retries_until_acknowledged(chromium, serve_experiment, bot,
-                                                               metamer_dir, tmp_path):
-    with serve_experiment(_config("odd_one_out", metamer_dir), tmp_path / "exp.sqlite") as (url, exp):
+                                                               tmp_path):
+    with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
         page = chromium.new_page()
         page.goto(f"{url}/?PROLIFIC_PID=carol")
         page.locator(".rp-agree").click()
@@ -156,9 +161,9 @@ def test_lost_connection_blocks_and_retries_until_acknowledged(chromium, serve_e
     assert stored == {"carol": {0: {"odd": chosen}}}
 
 
-def test_config_texts_are_rendered_as_text(chromium, serve_experiment, bot, metamer_dir, tmp_path):
+def test_config_texts_are_rendered_as_text(chromium, serve_experiment, bot, tmp_path):
     attack = '<script>alert("x")</script><img src=x onerror=alert(1)><b>bold</b>'
-    cfg = _config("odd_one_out", metamer_dir)
+    cfg = _config("odd_one_out")
     cfg["texts"] = {"title": f"T {attack}", "consent": f"C {attack}",
                     "instructions": f"I {attack}", "prompt": f"P {attack}",
                     "completed": f"D {attack}"}
@@ -181,3 +186,77 @@ def test_config_texts_are_rendered_as_text(chromium, serve_experiment, bot, meta
         assert f"D {attack}" in page.inner_text("body")
         assert page.locator("#rp-display b").count() == 0
     assert errors == []
+
+
+def test_endings_completion_link_and_failure_code(chromium, serve_experiment, bot,
+                                                  tmp_path):
+    cfg = _config("odd_one_out")
+    cfg["exclusion"] = {"max_failed_known": 0}
+    done = "http://127.0.0.1:9/complete?cc=BROWSER-OK-7"
+    cfg["completion"] = {"code": CODE, "redirect_url": done, "failure_code": "NOPE-3"}
+    with serve_experiment(cfg, tmp_path / "exp.sqlite") as (url, _):
+        page = chromium.new_page()
+        page.goto(f"{url}/?PROLIFIC_PID=erin")
+        bot(page, np.random.default_rng(1))
+        _assert_completed(page)
+        assert page.locator("a.rp-link").get_attribute("href") == done
+        page.close()  # before the automatic redirect to the (closed) platform address
+
+        page = chromium.new_page()
+        page.goto(f"{url}/?PROLIFIC_PID=frank")
+        bot(page, np.random.default_rng(2), attentive=False)
+        body = page.inner_text("body").lower()
+        assert "failure code" in body and "completion code" not in body
+        assert page.inner_text("#rp-code") == "NOPE-3"
+        assert page.locator("a.rp-link").count() == 0  # never the completion link
+        page.goto(f"{url}/?PROLIFIC_PID=frank")  # coming back: the same ending, no new session
+        page.locator("#rp-code").wait_for()
+        assert page.inner_text("#rp-code") == "NOPE-3"
+        page.close()
+
+
+def test_link_without_participant_id_starts_nothing(chromium, serve_experiment, tmp_path):
+    with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
+        page = chromium.new_page()
+        page.goto(f"{url}/?STUDY_ID=s")
+        page.get_by_text("This link is incomplete").wait_for()
+        assert "PROLIFIC_PID" in page.inner_text("body")
+        assert exp.progress()["participants"] == []
+        page.close()
+
+
+def test_answer_unacknowledged_at_a_reload_is_sent_after_it(chromium, serve_experiment,
+                                                            tmp_path):
+    with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
+        page = chromium.new_page()
+        page.on("dialog", lambda d: d.accept())  # "leave the page?" while answers are pending
+        page.goto(f"{url}/?PROLIFIC_PID=gina")
+        page.locator(".rp-agree").click()
+        page.locator("#jspsych-instructions-next").click()
+        page.route("**/api/response", lambda route: route.abort())
+        first = page.locator(".rp-image-choice").nth(2)
+        chosen = Path(first.locator("img").get_attribute("src")).stem
+        first.click()
+        page.locator("#rp-connection").wait_for(state="visible")
+        page.reload()  # still offline: the kept answer is retried before anything else
+        page.locator("#rp-connection").wait_for(state="visible")
+        assert _stored_answers(url, exp.token) == {}
+        page.unroute("**/api/response")
+        page.wait_for_selector(".rp-image-choice", timeout=15_000)
+        assert page.inner_text("#rp-progress").startswith("2 /")  # trial 0 is answered
+        assert _stored_answers(url, exp.token) == {"gina": {0: {"odd": chosen}}}
+        page.close()
+
+
+def test_number_keys_answer_like_clicks(chromium, serve_experiment, tmp_path):
+    with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
+        page = chromium.new_page()
+        page.goto(f"{url}/?PROLIFIC_PID=hana")
+        page.locator(".rp-agree").click()
+        page.locator("#jspsych-instructions-next").click()
+        second = page.locator(".rp-image-choice").nth(1)
+        chosen = Path(second.locator("img").get_attribute("src")).stem
+        page.keyboard.press("2")
+        page.wait_for_function("document.querySelector('#rp-progress').textContent.startsWith('2 /')")
+        assert _stored_answers(url, exp.token) == {"hana": {0: {"odd": chosen}}}
+        page.close()

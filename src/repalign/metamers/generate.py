@@ -41,9 +41,9 @@ _RUN_OPTIONS = (
     "null_stimuli", "repeats", "combine", "model_weights", "batch_size", "seed", "device",
     "cache_dir", "checkpoint", "checkpoint_every", "quiet",
 )
-#: every keyword generate_metamers takes besides models, targets, layers and recipe
+#: every keyword generate_metamers takes besides models, targets and layers
 OPTION_NAMES = tuple(sorted(
-    {*_RUN_OPTIONS, *LEGACY, "preset", *(set(MetamerRecipe.model_fields) - {"name"})}
+    {*_RUN_OPTIONS, *LEGACY, "recipe", "preset", *(set(MetamerRecipe.model_fields) - {"name"})}
 ))
 
 
@@ -70,8 +70,9 @@ def _frozen_models(
             m.to(device).eval()
             if recipe.channels_last:
                 m.to(memory_format=torch.channels_last)
-            if recipe.compile:
-                m.network.compile()
+            if recipe.compile:  # in place: the layer names (and hooks) stay those of the network
+                backend = recipe.compile if isinstance(recipe.compile, str) else "inductor"
+                m.network.compile(backend=backend)
         for p, _ in grads:
             p.requires_grad_(False)
         yield

@@ -101,13 +101,18 @@ function showEnd(texts, end) {
     link.textContent = "Return to the study platform";
     extra.append(link);
   }
-  const delay = end.redirect_after_ms == null ? REDIRECT_AFTER_MS : Number(end.redirect_after_ms);
+  // completion.redirect_after_ms: null means by the button only; absent, the page's default
+  const delay = "redirect_after_ms" in end ? end.redirect_after_ms : REDIRECT_AFTER_MS;
+  const automatic = away && delay !== null && Number.isFinite(Number(delay));
   const body = paragraphs(failed ? texts.failed : texts.completed);
-  if (away) body.push(`You will be taken back to the study platform in ${Math.round(delay / 1000)} seconds.`);
-  else if (code) body.push("Please enter this code where the study platform asks for it.");
+  if (automatic) {
+    body.push(`You will be taken back to the study platform in ${Math.round(Number(delay) / 1000)} seconds.`);
+  } else if (code) {
+    body.push("Please enter this code where the study platform asks for it.");
+  }
   showMessage(failed ? "Thank you" : "Thank you!", body, extra);
   document.body.dataset.state = failed ? "failed" : "completed";
-  if (away) setTimeout(() => window.location.assign(redirect), delay);
+  if (automatic) setTimeout(() => window.location.assign(redirect), Number(delay));
 }
 
 async function run() {
@@ -123,7 +128,16 @@ async function run() {
     return;
   }
   const outbox = new Outbox(ids.participant_id, banner);
-  if (outbox.pending) await outbox.flush(); // answers left unacknowledged before a reload
+  // answers left unacknowledged before a reload go first; one the server refuses (it belongs to
+  // a database that was replaced, say) cannot be stored anywhere and does not block the session
+  while (outbox.pending) {
+    try {
+      await outbox.flush();
+    } catch (error) {
+      if (!(error instanceof RefusedError)) throw error;
+      console.warn("an answer kept from an earlier visit was refused:", error.message);
+    }
+  }
   const session = await postUntilAnswered("api/session", ids, banner);
   const texts = { ...DEFAULT_TEXTS, ...(cfg.texts || {}), ...(session.texts || {}) };
   document.title = texts.title;
@@ -163,7 +177,9 @@ async function run() {
       data: { repalign: "consent" },
     });
   }
-  const pages = Array.isArray(texts.instructions) ? texts.instructions : paragraphs(texts.instructions).length ? [texts.instructions] : [];
+  // instructions: one page per list item, or the whole text on one page
+  let pages = Array.isArray(texts.instructions) ? texts.instructions : [texts.instructions];
+  pages = pages.filter((p) => paragraphs(p).length);
   if (session.next_trial === 0 && pages.length) {
     timeline.push({
       type: window.jsPsychInstructions,
@@ -213,6 +229,19 @@ async function run() {
   const end = await postUntilAnswered("api/finish", { participant_id: ids.participant_id }, banner);
   showEnd(texts, end);
 }
+
+// Keyboard shortcuts, an extra (everything works by clicking): 1-9 press the n-th answer button
+// of odd-one-out, 2AFC and recognition trials, counted in reading order.
+document.addEventListener("keydown", (event) => {
+  if (event.repeat || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (!/^[1-9]$/.test(event.key) || document.body.classList.contains("rp-offline")) return;
+  const buttons = document.querySelectorAll("#rp-display .rp-image-choice, #rp-display .rp-label-choice");
+  const button = buttons[Number(event.key) - 1];
+  if (button && !button.disabled) {
+    event.preventDefault();
+    button.click();
+  }
+});
 
 window.addEventListener("beforeunload", (event) => {
   if (document.body.classList.contains("rp-offline")) event.preventDefault();

@@ -141,7 +141,8 @@ export async function postUntilAnswered(path, body, banner) {
 /** The participant's unacknowledged responses, kept across reloads, sent in order. */
 export class Outbox {
   constructor(participantId, banner, endpoint = "api/response") {
-    this.key = `repalign-outbox:${participantId}`;
+    // one outbox per experiment address and participant (storage is shared by a whole origin)
+    this.key = `repalign-outbox:${window.location.pathname}:${participantId}`;
     this.banner = banner;
     this.endpoint = endpoint;
     this.queue = JSON.parse(storage.get(this.key) || "[]");
