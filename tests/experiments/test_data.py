@@ -51,7 +51,7 @@ def test_study_refuses_other_stimuli(db, tmp_path):
     cfg = load_config({"stimuli": {"source": "bundled:digits", "limit": 13},
                        "models": {"specs": ["zoo:*"]},
                        "human": {"experiment": {"path": "exp.sqlite"}}}, base_dir=tmp_path)
-    with pytest.raises(ConfigError, match="human.experiment: .*showed 12 stimuli"):
+    with pytest.raises(ConfigError, match=r"human\.experiment: .*showed 12 stimuli"):
         load_human(cfg, load_stimuli("bundled:digits", limit=13))
 
 
