@@ -30,11 +30,14 @@ _ENTRY_POINTS: dict[str, str] = {
     "generate_metamers": "repalign.metamers.generate",
     "MetamerResult": "repalign.metamers.result",
     "run_study": "repalign.study.runner",
+    "fit_embedding": "repalign.embedding.fit",
+    "EmbeddingResult": "repalign.embedding.result",
 }
 _SUBPACKAGES = (
     "alignment",
     "analysis",
     "data",
+    "embedding",
     "errors",
     "evaluation",
     "features",

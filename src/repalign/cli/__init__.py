@@ -29,6 +29,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "metamers",
     "align",
     "analyze",
+    "embed",
 )
 
 
