@@ -113,7 +113,7 @@ def test_spose_loss_is_nll_plus_scaled_l1_and_projection_keeps_weights_non_negat
     model = SPoSE(8, 4, SPoSEOptions(lam=0.5), generator=gen, device=torch.device("cpu"),
                   dtype=torch.float64)
     batch = torch.tensor([[0, 1, 2], [5, 6, 7]])
-    loss, parts = model.loss(batch, 2, gen)
+    loss, _ = model.loss(batch, 2, gen)
     w = model.weights.detach().numpy()
     nll, _ = _loop_nll_and_grad(w, batch.numpy())
     assert loss.item() == pytest.approx(nll + 0.5 / 8 * np.abs(w).sum(), rel=1e-12)
@@ -133,3 +133,33 @@ def test_vice_pruning_counts_objects_after_fdr_and_convergence_rule():
     assert important_dimensions(loc, scale, k=3).tolist() == [0, 1]
     assert converged([5, 4, 4, 4], 3) and not converged([5, 4, 4], 3)
     assert not converged([0, 0, 0], 3) and not converged([4, 4], 3)
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "laplace"])
+def test_hand_written_vice_gradient_equals_autograd_of_the_objective(prior):
+    gen = torch.Generator().manual_seed(0)
+    model = VICE(12, 5, VICEOptions(prior=prior), generator=gen, device=torch.device("cpu"),
+                 dtype=torch.float64)
+    with torch.no_grad():
+        model.log_sigma.uniform_(-2.0, 0.0, generator=gen)
+    batch = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 0, 3], [7, 8, 11], [9, 10, 1]])
+    loss, _ = model.loss(batch, 40, torch.Generator().manual_seed(9))
+    loss.backward()
+    ref = [p.grad.clone() for p in model.params]
+    parts = model.backward(batch, 40, torch.Generator().manual_seed(9))
+    for got, want in zip(model.params, ref, strict=True):
+        torch.testing.assert_close(got.grad, want, rtol=1e-10, atol=1e-12)
+    assert parts["nll"].item() == pytest.approx(
+        model.loss(batch, 40, torch.Generator().manual_seed(9))[1]["nll"].item(), rel=1e-12)
+
+
+def test_hand_written_spose_gradient_equals_autograd_of_the_objective():
+    gen = torch.Generator().manual_seed(0)
+    model = SPoSE(10, 4, SPoSEOptions(lam=0.3), generator=gen, device=torch.device("cpu"),
+                  dtype=torch.float64)
+    batch = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 0, 5]])
+    loss, _ = model.loss(batch, 4, gen)
+    loss.backward()
+    ref = model.weights.grad.clone()
+    model.backward(batch, 4, gen)
+    torch.testing.assert_close(model.weights.grad, ref, rtol=1e-10, atol=1e-12)

@@ -46,8 +46,6 @@ def _embed(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``embed``."""
-    from repalign.embedding.fit import METHODS
-
     p = subparsers.add_parser(
         "embed",
         help="learn an embedding from odd-one-out triplets (SPoSE, VICE, SOE, t-STE, CKL)",
@@ -62,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n-objects", type=int, required=True, help="number of objects (1854 for THINGS)")
     p.add_argument("--index-base", type=int, required=True, choices=(0, 1),
                    help="how the triplet file numbers objects (never guessed)")
-    p.add_argument("--method", default="vice", choices=METHODS)
+    p.add_argument("--method", default="vice",
+                   help="spose, vice (default), or soe, tste, ckl (cblearn, the embedding extra)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--dims", type=int, default=100, help="initial (SPoSE, VICE) or fitted dimensions")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (SPoSE 500, VICE 2000)")

@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 class TrainModel(Protocol):
     params: list[torch.Tensor]
 
-    def loss(self, batch: torch.Tensor, n_train: int, generator: torch.Generator
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+    def backward(self, batch: torch.Tensor, n_train: int, generator: torch.Generator
+                 ) -> dict[str, torch.Tensor]: ...
+
+    def complexity(self, n_train: int, generator: torch.Generator) -> float: ...
 
     def project(self) -> None: ...
 
@@ -103,7 +105,8 @@ def train(model: TrainModel, train_t: torch.Tensor, val_t: torch.Tensor | None,
           fingerprint: str) -> tuple[list[dict[str, float]], bool]:
     """Fit ``model`` on (T, 3) ``train_t``; return the per-epoch history and whether it stopped
     by its rule (True) or ran out of epochs (False)."""
-    opt = torch.optim.Adam(model.params, lr=settings.lr)
+    fused = all(p.device.type in ("cpu", "cuda") for p in model.params)
+    opt = torch.optim.Adam(model.params, lr=settings.lr, fused=fused)
     history: list[dict[str, float]] = []
     start, stopped = 0, False
     if settings.checkpoint is not None:
@@ -135,22 +138,18 @@ def train(model: TrainModel, train_t: torch.Tensor, val_t: torch.Tensor | None,
             break
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=shuffle_gen).to(device)
-        sums = torch.zeros(3, dtype=torch.float64, device=device)
-        steps = 0
+        sums = torch.zeros(2, dtype=torch.float64, device=device)
         for lo in range(0, n, settings.batch_size):
             batch = train_t[order[lo:lo + settings.batch_size]]
-            opt.zero_grad(set_to_none=True)
-            loss, parts = model.loss(batch, n, sample_gen)
-            loss.backward()
+            parts = model.backward(batch, n, sample_gen)
             opt.step()
             model.project()
-            with torch.no_grad():
-                sums += torch.stack([parts["nll"] * len(batch), parts["complexity"],
-                                     parts["hits"].to(sums.dtype)]).to(sums.dtype)
-            steps += 1
-        nll_sum, complexity_sum, hits = sums.tolist()
-        row = {"epoch": epoch + 1, "train_nll": nll_sum / n, "complexity": complexity_sum / steps,
-               "train_accuracy": hits / n, "dims": len(model.kept_dimensions())}
+            sums[0] += parts["nll"] * len(batch)
+            sums[1] += parts["hits"]
+        nll_sum, hits = sums.tolist()
+        row = {"epoch": epoch + 1, "train_nll": nll_sum / n,
+               "complexity": model.complexity(n, sample_gen), "train_accuracy": hits / n,
+               "dims": len(model.kept_dimensions())}
         if val_t is not None and len(val_t):
             row["val_nll"], row["val_accuracy"] = evaluate(model.embedding(), val_t)
         row["seconds"] = time.perf_counter() - t0

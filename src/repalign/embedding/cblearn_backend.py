@@ -3,11 +3,13 @@
 cblearn fits ordinal embeddings from triplets ``(anchor, near, far)``: "the anchor is closer to
 near than to far" in Euclidean distance. An odd-one-out judgement ``(a, b, odd)`` says both
 ``a`` and ``b`` are closer to each other than to the odd one, i.e. the two triplets
-``(a, b, odd)`` and ``(b, a, odd)``; cblearn's own ``triplets_from_oddoneout`` makes them.
+``(a, b, odd)`` and ``(b, a, odd)`` (what cblearn's ``triplets_from_oddoneout`` returns; it is
+not called because it uses ``np.row_stack``, deprecated in NumPy 2).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -38,11 +40,9 @@ def fit_cblearn(method: str, triplets: np.ndarray, n_objects: int, dims: int, se
         number of iterations.
     """
     cbl = require("cblearn", "embedding", purpose=f"the {method!r} embedding")
-    preprocessing = require("cblearn.preprocessing", "embedding")
     embedding_mod = require("cblearn.embedding", "embedding")
     estimator_cls = getattr(embedding_mod, CBLEARN_METHODS[method])
-    odd_first = triplets[:, [2, 0, 1]]
-    ordinal = preprocessing.triplets_from_oddoneout(odd_first, np.zeros(len(triplets), dtype=int))
+    ordinal = np.concatenate([triplets, triplets[:, [1, 0, 2]]])
     try:
         est = estimator_cls(n_components=dims, random_state=seed, **options)
     except TypeError as exc:
@@ -50,7 +50,9 @@ def fit_cblearn(method: str, triplets: np.ndarray, n_objects: int, dims: int, se
             f"unknown option for cblearn's {CBLEARN_METHODS[method]} ({exc}); see cblearn "
             f"{cbl.__version__}'s documentation."
         ) from exc
-    est.fit(ordinal, n_objects=n_objects)
+    with warnings.catch_warnings():  # cblearn passes L-BFGS-B options newer SciPy deprecates
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="cblearn")
+        est.fit(ordinal, n_objects=n_objects)
     info = {"objective": float(getattr(est, "stress_", np.nan)),
             "iterations": float(getattr(est, "n_iter_", np.nan))}
     return np.asarray(est.embedding_, dtype=np.float32), info

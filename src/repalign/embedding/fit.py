@@ -25,7 +25,7 @@ import torch
 
 from repalign._device import resolve_device
 from repalign._registry import unknown_name_message
-from repalign._validation import check_count
+from repalign._validation import as_array, check_count
 from repalign.data.triplets import TripletSet, check_triplets
 from repalign.embedding._train import TrainSettings, train
 from repalign.embedding.cblearn_backend import CBLEARN_METHODS, fit_cblearn
@@ -49,7 +49,7 @@ def split_triplets(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, 
     if not 0 <= val_fraction < 1:
         raise ConfigError(f"val_fraction must be in [0, 1), received {val_fraction!r}.")
     perm = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(val_fraction * n))
+    n_val = round(val_fraction * n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
@@ -106,6 +106,7 @@ def fit_embedding(
     checkpoint: str | Path | None = None,
     checkpoint_seconds: float = 60.0,
     quiet: bool = False,
+    init: Any = None,
     **options: Any,
 ) -> EmbeddingResult:
     """Learn an embedding of ``n_objects`` objects from odd-one-out triplets.
@@ -134,6 +135,9 @@ def fit_embedding(
             from it (SPoSE, VICE).
         checkpoint_seconds: save at most this often (and at the end).
         quiet: no progress bar.
+        init: warm start (SPoSE, VICE): an earlier :class:`EmbeddingResult` of the same method
+            (its weights, and VICE's scales) or an (n_objects, dims) array; ``dims`` must match
+            its columns.
         **options: method options: SPoSE ``lam``, ``init_mean``, ``init_std``,
             ``prune_threshold``; VICE ``prior``, ``spike``, ``slab``, ``pi``, ``k``, ``alpha``,
             ``window``, ``burnin``; cblearn estimator arguments (``max_iter``, ...).
@@ -157,6 +161,8 @@ def fit_embedding(
     if len(train_t) == 0:
         raise ShapeError(f"no training triplets left (received {len(t_all)}, held out {len(val_t)}).")
     if method in CBLEARN_METHODS:
+        if init is not None:
+            raise ConfigError(f"init (a warm start) is for spose and vice, not {method!r}.")
         return _fit_cblearn(method, train_t, val_t, n, dims, seed, options)
     defaults = _DEFAULTS[method]
     epochs = check_count(defaults["epochs"] if epochs is None else epochs, "epochs")
@@ -175,7 +181,11 @@ def fit_embedding(
     shuffle_gen = torch.Generator().manual_seed(seed)
     sample_gen = torch.Generator(dev).manual_seed(seed + 1)
     model_cls = SPoSE if method == "spose" else VICE
-    model = model_cls(n, dims, opts, generator=shuffle_gen, device=dev, dtype=torch.float32)  # type: ignore[arg-type]
+    start = _check_init(init, n, dims, method)
+    if start is not None:
+        settings["init_sha256"] = hashlib.sha256(np.ascontiguousarray(start[0]).tobytes()).hexdigest()
+    model = model_cls(n, dims, opts, generator=shuffle_gen, device=dev, dtype=torch.float32,  # type: ignore[arg-type]
+                      init=start)
     stop = None
     if isinstance(opts, VICEOptions):
         window, burnin = opts.window, opts.burnin
@@ -201,6 +211,26 @@ def fit_embedding(
         train_accuracy=_accuracy(emb, train_t, "dot"), n_train=len(train_t), n_val=len(val_t),
         converged=stopped, seed=seed, settings=settings, scale=scale,
     )
+
+
+def _check_init(init: Any, n: int, dims: int, method: str
+                ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(weights, scales or None) of a warm start, checked against n_objects and dims."""
+    if init is None:
+        return None
+    if isinstance(init, EmbeddingResult):
+        if init.method != method:
+            raise ConfigError(f"init is a {init.method!r} fit; a {method!r} fit can only start "
+                              f"from a {method!r} fit or an array.")
+        weights, scale = init.weights, init.scale
+    else:
+        weights, scale = as_array(init, "init", ndim=2, dtype=np.float32), None
+    if weights.shape != (n, dims):
+        raise ShapeError(f"init must be ({n}, {dims}) (n_objects, dims), received {weights.shape}; "
+                         "pass dims=init.shape[1].")
+    if scale is not None and (scale.shape != weights.shape or not (scale > 0).all()):
+        raise ShapeError("init's scale must be positive and shaped like its weights.")
+    return np.asarray(weights), None if scale is None else np.asarray(scale)
 
 
 def _fit_cblearn(method: str, train_t: np.ndarray, val_t: np.ndarray, n: int, dims: int,

@@ -20,9 +20,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from repalign.alignment.losses import triplet_logits
-
 __all__ = ["choice_probabilities", "predicted_pair", "triplet_logits", "triplet_nll"]
+
+
+def triplet_logits(x: torch.Tensor, triplets: torch.Tensor) -> torch.Tensor:
+    """(T, 3) dot-product similarities ``[x_a.x_b, x_a.x_c, x_b.x_c]`` of each triplet's pairs.
+
+    The same quantity as gLocal's ``repalign.alignment.losses.triplet_logits``, restated here
+    so that fitting an embedding does not import the alignment package (and scikit-learn).
+    """
+    a, b, c = x[triplets[:, 0]], x[triplets[:, 1]], x[triplets[:, 2]]
+    return torch.stack([(a * b).sum(-1), (a * c).sum(-1), (b * c).sum(-1)], dim=-1)
 
 
 def triplet_nll(x: torch.Tensor, triplets: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
