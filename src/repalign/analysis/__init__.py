@@ -1,5 +1,6 @@
 """Downstream analysis of alignment (seed 000): few-shot transfer, partial correlation, z²,
-extreme groups, the U-shape test and the paper's tables and figure.
+extreme groups, the U-shape test and the paper's tables and figure; the simulation of the
+paper's teacher-student theory (:mod:`repalign.analysis.theory`).
 
 Example:
     >>> import repalign as ra
@@ -13,12 +14,14 @@ from repalign.analysis.groups import extreme_groups
 from repalign.analysis.probes import HEADS, few_shot, few_shot_runs, sample_shots
 from repalign.analysis.report import AlignmentAnalysis, analyze_alignment
 from repalign.analysis.stats import Correlation, UShape, partial_corr, u_shape, z2
+from repalign.analysis.theory import TheoryResult, simulate_theory
 from repalign.analysis.zoo_study import ZooStudy, reference_names, zoo_study
 
 __all__ = [
     "HEADS",
     "AlignmentAnalysis",
     "Correlation",
+    "TheoryResult",
     "UShape",
     "ZooStudy",
     "analyze_alignment",
@@ -28,6 +31,7 @@ __all__ = [
     "partial_corr",
     "reference_names",
     "sample_shots",
+    "simulate_theory",
     "u_shape",
     "z2",
     "zoo_study",

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 
 from repalign._registry import Registry
 from repalign.errors import ConfigError
-from repalign.metamers._spec import check_options, parse_spec, spec_name
+from repalign.metamers._spec import check_options, spec_name
 from repalign.metamers.terms import DIST, LossContext, Term, image_term
+from repalign.specs import split_spec
 
 __all__ = [
     "REGULARIZERS",
@@ -199,7 +200,7 @@ def build_loss(spec: Any = "none") -> Term:
         for name, weight in spec.items():
             loss = loss + float(weight) * _image_regularizer(name, {})
         return loss
-    name, kwargs = parse_spec(spec, "regularizer")
+    name, kwargs = split_spec(spec, "regularizer")
     if callable(name):
         return Term(name, spec_name(name))
     entry = REGULARIZERS.get(name)

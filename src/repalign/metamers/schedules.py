@@ -46,6 +46,15 @@ class Schedule:
     def observe(self, step: int, loss: float) -> None:
         """Record the mean loss at a check (ignored by step-only schedules)."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs besides the step (nothing for step-only schedules)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s values."""
+        for key, value in state.items():
+            setattr(self, key, value)
+
 
 SCHEDULES: Registry[Callable[..., Schedule]] = Registry("schedule")
 
@@ -104,6 +113,9 @@ class _Plateau(Schedule):
         if self.bad >= self.patience:
             self.value = max(self.min_factor, self.value * self.factor)
             self.bad = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "best": self.best, "bad": self.bad}
 
 
 @SCHEDULES.register("plateau")

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from repalign._registry import Registry
-from repalign.metamers._spec import check_options, parse_spec
+from repalign.metamers._spec import check_options
+from repalign.specs import split_spec
 
 __all__ = ["TRANSFORMS", "build_transforms", "jitter", "pad", "rotate", "scale"]
 
@@ -117,7 +118,7 @@ def build_transforms(spec: Any) -> Transform | None:
     items = list(spec) if isinstance(spec, (list, tuple)) and not _is_pair(spec) else [spec]
     steps: list[Transform] = []
     for item in items:
-        name, kwargs = parse_spec(item, "transform")
+        name, kwargs = split_spec(item, "transform")
         if callable(name):
             steps.append(name)
             continue

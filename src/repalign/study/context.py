@@ -56,12 +56,15 @@ class StudyContext:
         stimuli: named stimulus sets: ``main`` always; ``few_shot`` when the analysis has its own.
         human: loaded human data by kind (``triplets``, ``similarity``, ``two_afc``).
         device: device string for the units (``"auto"`` resolves in each worker).
+        work_dir: folder for the state of unfinished units (metamer checkpoints), kept across a
+            killed run so that its units resume where they were; None: no such state.
     """
 
     config: StudyConfig
     stimuli: dict[str, Stimuli]
     human: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    work_dir: str | None = None
 
 
 def select_stimuli(spec: StimuliConfig) -> Stimuli:
@@ -112,7 +115,7 @@ def balanced_subset(stim: Stimuli, n: int) -> np.ndarray:
     return np.sort(np.asarray(out, dtype=np.int64))
 
 
-def build_context(config: StudyConfig, device: str) -> StudyContext:
+def build_context(config: StudyConfig, device: str, work_dir: str | None = None) -> StudyContext:
     """Load every stimulus set and the human data named in ``config``."""
     stimuli = {"main": select_stimuli(config.stimuli)}
     if config.analysis is not None and config.analysis.few_shot.stimuli is not None:
@@ -120,7 +123,8 @@ def build_context(config: StudyConfig, device: str) -> StudyContext:
     from repalign.study.human import load_human
 
     human = load_human(config, stimuli["main"])
-    return StudyContext(config=config, stimuli=stimuli, human=human, device=device)
+    return StudyContext(config=config, stimuli=stimuli, human=human, device=device,
+                        work_dir=work_dir)
 
 
 def get_model(spec: str, device: str | torch.device = "cpu") -> Model:
