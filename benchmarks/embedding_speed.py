@@ -45,13 +45,9 @@ BATCH = {"vice": 128, "spose": 100}
 
 def _triplets(n: int, t: int, seed: int = 0) -> torch.Tensor:
     """(t, 3) random triplets of distinct objects."""
-    rng = np.random.default_rng(seed)
-    trip = rng.integers(0, n, size=(t, 3))
-    while True:
-        bad = (trip[:, 0] == trip[:, 1]) | (trip[:, 0] == trip[:, 2]) | (trip[:, 1] == trip[:, 2])
-        if not bad.any():
-            return torch.as_tensor(trip)
-        trip[bad] = rng.integers(0, n, size=(int(bad.sum()), 3))
+    from repalign.embedding.selection import propose_triplets
+
+    return torch.as_tensor(propose_triplets(n, t, strategy="random", rng=np.random.default_rng(seed)))
 
 
 def _normal_pdf(x: torch.Tensor, loc: torch.Tensor | float, scale: torch.Tensor | float) -> torch.Tensor:

@@ -49,7 +49,8 @@ class SPoSEOptions:
 @dataclass(frozen=True)
 class VICEOptions:
     """VICE's hyper-parameters (LukasMut/VICE's README: spike 0.25, slab 1, pi 0.6, k 5,
-    window 200 epochs after a burn-in of 500)."""
+    window 200 epochs after a burn-in of 500). ``prune=False`` keeps every dimension with a
+    positive mean somewhere (the convergence rule then counts those)."""
 
     prior: str = "gaussian"
     spike: float = 0.25
@@ -59,6 +60,7 @@ class VICEOptions:
     alpha: float = 0.05
     window: int = 200
     burnin: int = 500
+    prune: bool = True
 
     def __post_init__(self) -> None:
         if self.prior not in PRIORS:
@@ -251,6 +253,9 @@ class VICE:
         return self.log_sigma.detach().exp()
 
     def kept_dimensions(self) -> np.ndarray:
+        if not self.options.prune:
+            peak = self.mu.detach().amax(0).cpu().numpy()
+            return np.flatnonzero(peak > 0).astype(np.int64)
         return important_dimensions(self.mu.detach().cpu().double().numpy(),
                                     self.scale().cpu().double().numpy(),
                                     k=self.options.k, alpha=self.options.alpha)

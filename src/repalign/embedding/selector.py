@@ -30,8 +30,8 @@ from repalign.errors import ConfigError
 
 __all__ = ["TripletSelector"]
 
-# a quick refit: VICE at a learning rate and batch size for small, growing data sets; unless
-# given, epochs make about _STEPS optimiser steps (at least 3 epochs)
+# a quick refit: SPoSE at a learning rate and batch size for small, growing data sets; unless
+# given, epochs make about _STEPS optimiser steps (3 to 100 epochs)
 _FIT_DEFAULTS: dict[str, Any] = {"method": "spose", "dims": 50, "batch_size": 256, "lr": 0.01,
                                  "val_fraction": 0.0, "quiet": True}
 _STEPS = 800
@@ -46,9 +46,9 @@ class TripletSelector:
             (see :mod:`repalign.embedding.selection`).
         min_answers: answers needed before the first fit; adaptive strategies propose random
             triplets until then.
-        fit_options: arguments of :func:`fit_embedding` for each refit (default: VICE, 50
-            dimensions, batch 256, lr 0.01, nothing held out, epochs for about 800 steps and at
-            least 3).
+        fit_options: arguments of :func:`fit_embedding` for each refit (default: SPoSE, 50
+            dimensions, batch 256, lr 0.01, nothing held out, epochs for about 800 steps, 3 to
+            100).
         pool: candidates scored per proposed triple.
         max_per_object: most appearances of one object in one proposed batch.
         seed: seeds proposals and fits.
@@ -90,6 +90,14 @@ class TripletSelector:
             self._answers.append(t)
             np.add.at(self._counts, t.ravel(), 1)
 
+    def set_answers(self, triplets: Any) -> None:
+        """Replace the recorded answers with ``triplets`` ((T, 3), as in :meth:`observe`), e.g.
+        all answers read back from a database after a restart."""
+        t = check_triplets(triplets, self.n_objects, name="answered triplets")
+        counts = np.bincount(t.ravel(), minlength=self.n_objects).astype(np.int64)
+        with self._lock:
+            self._answers, self._counts = [t], counts
+
     def propose(self, k: int) -> np.ndarray:
         """(k, 3) objects to show next, by the strategy and the latest fit."""
         with self._lock:
@@ -117,7 +125,7 @@ class TripletSelector:
                 return None
             opts = dict(self.fit_options)
             if "epochs" not in opts:
-                opts["epochs"] = max(3, -(-_STEPS * opts["batch_size"] // len(data)))
+                opts["epochs"] = min(100, max(3, -(-_STEPS * opts["batch_size"] // len(data))))
             previous = self.result
             if previous is not None and previous.n_dims > 0 and previous.method == opts["method"] \
                     and opts["method"] in ("spose", "vice"):
