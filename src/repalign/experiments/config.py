@@ -143,13 +143,15 @@ class TextsConfig(_Section):
 
 class CompletionConfig(_Section):
     """What a participant gets at the end: ``code`` (and/or ``redirect_url``, e.g. Prolific's
-    completion link), or ``failure_code`` when the attention checks failed."""
+    completion link), or ``failure_code`` when the attention checks failed. The page follows
+    a redirect URL by itself after ``redirect_after_ms`` (None: only by a click)."""
 
     code: str = Field(default="COMPLETE", pattern=_CODE)
     redirect_url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2_000)
     failure_code: str = Field(default="FAILED", pattern=_CODE)
     failure_redirect_url: str | None = Field(default=None, pattern=r"^https?://\S+$",
                                              max_length=2_000)
+    redirect_after_ms: int | None = Field(default=5000, ge=0, le=600_000)
 
 
 class UrlParams(_Section):

@@ -149,10 +149,15 @@ class Experiment:
 
     def _ending(self, status: str) -> dict[str, Any]:
         c = self.cfg.completion
+        out: dict[str, Any]
         if status == "completed":
-            return {"status": status, "completion_code": c.code, "redirect_url": c.redirect_url}
-        return {"status": status, "failure_code": c.failure_code,
-                "failure_redirect_url": c.failure_redirect_url}
+            out = {"status": status, "completion_code": c.code, "redirect_url": c.redirect_url}
+        else:
+            out = {"status": status, "failure_code": c.failure_code,
+                   "failure_redirect_url": c.failure_redirect_url}
+        if c.redirect_url if status == "completed" else c.failure_redirect_url:
+            out["redirect_after_ms"] = c.redirect_after_ms
+        return out
 
     @staticmethod
     def _next_trial(conn: Any, pid: int, n_trials: int) -> int:
@@ -318,9 +323,10 @@ class Experiment:
             "(SELECT group_concat(rule || ': ' || detail, '; ') FROM flags f "
             " WHERE f.participant = p.id) FROM participants p ORDER BY p.id")
         per_item = self.store.read(
-            "SELECT t.id, t.n_assigned, (SELECT count(*) FROM responses r JOIN assignments a ON "
-            "a.participant = r.participant AND a.trial_index = r.trial_index WHERE "
-            "a.planned_id = t.id AND a.kind = 'main') FROM planned_trials t ORDER BY t.id")
+            "SELECT t.id, t.n_assigned, count(r.id) FROM planned_trials t "
+            "LEFT JOIN assignments a ON a.planned_id = t.id AND a.kind = 'main' "
+            "LEFT JOIN responses r ON r.participant = a.participant AND "
+            "r.trial_index = a.trial_index GROUP BY t.id ORDER BY t.id")
         times = [r[0] for r in self.store.read("SELECT received_at FROM responses ORDER BY id")]
         d = self.cfg.design
         return {
