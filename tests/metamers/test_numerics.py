@@ -14,11 +14,6 @@ import repalign as ra
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-@pytest.fixture
-def null(rng):
-    return torch.from_numpy(rng.random((30, 3, 16, 16))).float()
-
-
 def _gen(model, images, **kw):
     kw.setdefault("quiet", True)
     return ra.generate_metamers(model, images, **kw)
