@@ -225,6 +225,11 @@ def export_experiment(db: str | Path, out: str | Path, *, quiet: bool = False) -
             table = out / ("ratings.csv" if paradigm == "rating" else f"{paradigm}.csv")
             w_all = _Writer(table, head)
             files.append(table)
+        target_recipes: dict[str, set[tuple[str, ...]]] = {}  # recipes using each target
+        for m in stimuli.values():
+            if m["kind"] == "metamer":
+                target_recipes.setdefault(m["target"], set()).add(
+                    tuple(m["recipe"].get(k, "") for k in recipe))
         counts: dict[int, list[int]] = {}
         groups: dict[tuple[Any, ...], list[float]] = {}
         pair_sum: dict[tuple[str, str], list[float]] = {}
@@ -265,10 +270,7 @@ def export_experiment(db: str | Path, out: str | Path, *, quiet: bool = False) -
                 w_all.row([pid, row["trial_index"], row["planned_trial"], item["name"],
                            item["kind"], item["label"], a["label"], ok, excl])
                 if item["kind"] == "target":
-                    recipes = {tuple(m["recipe"].get(k, "") for k in recipe)
-                               for m in stimuli.values()
-                               if m["kind"] == "metamer" and m["target"] == item["name"]}
-                    for rec_key in recipes:
+                    for rec_key in target_recipes.get(item["name"], ()):
                         groups.setdefault((*rec_key, "accuracy_targets"), []).append(ok)
                 else:
                     rec_key = tuple(item["recipe"].get(k, "") for k in recipe) \
