@@ -30,7 +30,7 @@ def _metric_options(metrics: list[str], options: dict[str, Any]) -> dict[str, di
     from repalign.errors import ConfigError
     from repalign.similarity.compare import METRICS
 
-    allowed = {m: set(METRICS.info(m).get("options") or ()) for m in metrics}
+    allowed = {m: set(METRICS.info(METRICS.parse(m)[0]).options or ()) for m in metrics}
     unused = sorted(set(options) - set().union(*allowed.values()))
     if unused:
         offered = {m: sorted(a) for m, a in allowed.items()}

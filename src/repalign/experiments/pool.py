@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 from repalign.errors import ConfigError, RepalignError
 from repalign.experiments.config import ExperimentConfig
@@ -76,6 +77,8 @@ class Pool:
 
 def png_bytes(image: torch.Tensor) -> bytes:
     """Encode one (C, H, W) image in [0, 1] as PNG (8 bit, grey or RGB)."""
+    from PIL import Image
+
     arr = (image.detach().cpu().permute(1, 2, 0).numpy() * 255.0).round().clip(0, 255)
     arr = arr.astype(np.uint8)
     img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)

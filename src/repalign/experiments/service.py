@@ -58,7 +58,7 @@ def _dumps(value: Any) -> str:
 
 def _initialize(store: Store, cfg: ExperimentConfig) -> None:
     pool = build_pool(cfg)
-    planned = plan_trials(cfg, pool)
+    planned = [] if cfg.design.adaptive else plan_trials(cfg, pool)  # adaptive: per session
     with store.transaction() as conn:
         conn.executemany("INSERT INTO stimuli (name, meta, png) VALUES (?, ?, ?)",
                          [(it.name, _dumps(it.meta()), it.png) for it in pool.items])
@@ -107,6 +107,13 @@ class Experiment:
             )
         self.pool = load_pool(store)
         self.images = {it.name: it.png for it in self.pool.items}
+        self.adaptive = None
+        if cfg.design.adaptive:  # imported here: only adaptive experiments need torch
+            from repalign.experiments.adaptive import AdaptivePlanner
+
+            self.adaptive = AdaptivePlanner(
+                store, [it.name for it in self.pool.by_kind("stimulus")], seed=cfg.seed)
+            self.adaptive.refit_soon()  # a restarted server refits on the stored answers
         self.token_generated = False
         token = cfg.admin_token or os.environ.get("REPALIGN_ADMIN_TOKEN") or None
         if token is None:
@@ -142,10 +149,15 @@ class Experiment:
 
     def _ending(self, status: str) -> dict[str, Any]:
         c = self.cfg.completion
+        out: dict[str, Any]
         if status == "completed":
-            return {"status": status, "completion_code": c.code, "redirect_url": c.redirect_url}
-        return {"status": status, "failure_code": c.failure_code,
-                "failure_redirect_url": c.failure_redirect_url}
+            out = {"status": status, "completion_code": c.code, "redirect_url": c.redirect_url}
+        else:
+            out = {"status": status, "failure_code": c.failure_code,
+                   "failure_redirect_url": c.failure_redirect_url}
+        if c.redirect_url if status == "completed" else c.failure_redirect_url:
+            out["redirect_after_ms"] = c.redirect_after_ms
+        return out
 
     @staticmethod
     def _next_trial(conn: Any, pid: int, n_trials: int) -> int:
@@ -162,11 +174,18 @@ class Experiment:
         return tuple(row)
 
     def _assign(self, conn: Any, pid: int) -> None:
-        rows = conn.execute("SELECT id, spec, n_assigned FROM planned_trials ORDER BY id").fetchall()
-        rng = np.random.default_rng([self.cfg.seed, pid, 3])
-        order = rng.permutation(len(rows))
-        least = sorted(order, key=lambda i: rows[int(i)][2])  # stable: random among ties
-        chosen = [rows[int(i)] for i in least[: self.cfg.design.trials_per_participant]]
+        k = self.cfg.design.trials_per_participant
+        if self.adaptive is not None:  # fresh triplets from the latest fit (never waits for one)
+            start = conn.execute("SELECT coalesce(max(id), -1) + 1 FROM planned_trials").fetchone()[0]
+            chosen = [(start + i, _dumps(t), 0) for i, t in enumerate(self.adaptive.plan(k))]
+            conn.executemany("INSERT INTO planned_trials (id, spec) VALUES (?, ?)",
+                             [r[:2] for r in chosen])
+        else:
+            rows = conn.execute("SELECT id, spec, n_assigned FROM planned_trials ORDER BY id").fetchall()
+            rng = np.random.default_rng([self.cfg.seed, pid, 3])
+            order = rng.permutation(len(rows))
+            least = sorted(order, key=lambda i: rows[int(i)][2])  # stable: random among ties
+            chosen = [rows[int(i)] for i in least[:k]]
         conn.executemany("UPDATE planned_trials SET n_assigned = n_assigned + 1 WHERE id = ?",
                          [(r[0],) for r in chosen])
         trials = build_session(self.cfg, self.pool, [(r[0], json.loads(r[1])) for r in chosen], pid)
@@ -181,7 +200,7 @@ class Experiment:
 
         A finished participant gets their ending (code) again, never a new session.
         """
-        with self.store.transaction() as conn:
+        def work(conn: Any) -> tuple[str, list[dict[str, Any]], int]:
             row = conn.execute("SELECT id, status FROM participants WHERE external_id = ?",
                                (external_id,)).fetchone()
             if row is None:
@@ -200,7 +219,9 @@ class Experiment:
                 pid, status = int(row[0]), str(row[1])
             specs = [json.loads(s) for (s,) in conn.execute(
                 "SELECT spec FROM assignments WHERE participant = ? ORDER BY trial_index", (pid,))]
-            nxt = self._next_trial(conn, pid, len(specs))
+            return status, specs, self._next_trial(conn, pid, len(specs))
+
+        status, specs, nxt = self.store.write(work)
         out: dict[str, Any] = {"participant_id": external_id, "status": status,
                                "paradigm": self.cfg.paradigm,
                                "texts": self.cfg.texts.model_dump(), "next_trial": nxt,
@@ -216,7 +237,7 @@ class Experiment:
                 response: dict[str, Any], rt_ms: float, onscreen_order: list[str],
                 client_sent_at: float | None) -> dict[str, Any]:
         """Store one response (idempotent by ``response_id``); returns the acknowledgement."""
-        with self.store.transaction() as conn:
+        def work(conn: Any) -> dict[str, Any]:
             pid, status, n_trials = self._participant(conn, external_id)
             dup = conn.execute("SELECT participant, trial_index FROM responses "
                                "WHERE response_id = ?", (response_id,)).fetchone()
@@ -246,8 +267,10 @@ class Experiment:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (response_id, pid, trial_index, _dumps(response), _dumps(answer),
                  _dumps(onscreen_order), rt_ms, client_sent_at, time.time()))
-            nxt = self._next_trial(conn, pid, n_trials)
-        return {"ack": True, "duplicate": False, "next_trial": nxt}
+            return {"ack": True, "duplicate": False,
+                    "next_trial": self._next_trial(conn, pid, n_trials)}
+
+        return self.store.write(work)
 
     def _flags(self, conn: Any, pid: int) -> dict[str, str]:
         rows = conn.execute(
@@ -269,7 +292,7 @@ class Experiment:
     def finish(self, external_id: str) -> dict[str, Any]:
         """End a session once every trial is answered: flag broken exclusion rules, and give
         the completion code, or the failure code when the attention checks failed."""
-        with self.store.transaction() as conn:
+        def work(conn: Any) -> str:
             pid, status, n_trials = self._participant(conn, external_id)
             if status == "active":
                 left = n_trials - conn.execute("SELECT count(*) FROM responses WHERE "
@@ -284,7 +307,12 @@ class Experiment:
                 status = "failed" if "failed_catch" in flags else "completed"
                 conn.execute("UPDATE participants SET status = ?, finished_at = ? WHERE id = ?",
                              (status, now, pid))
-        return self._ending(status)
+            return str(status)
+
+        ending = self._ending(self.store.write(work))
+        if self.adaptive is not None:  # between sessions: refit in the background
+            self.adaptive.refit_soon()
+        return ending
 
     # -- experimenter -------------------------------------------------------------------------
     def progress(self) -> dict[str, Any]:
@@ -295,9 +323,10 @@ class Experiment:
             "(SELECT group_concat(rule || ': ' || detail, '; ') FROM flags f "
             " WHERE f.participant = p.id) FROM participants p ORDER BY p.id")
         per_item = self.store.read(
-            "SELECT t.id, t.n_assigned, (SELECT count(*) FROM responses r JOIN assignments a ON "
-            "a.participant = r.participant AND a.trial_index = r.trial_index WHERE "
-            "a.planned_id = t.id AND a.kind = 'main') FROM planned_trials t ORDER BY t.id")
+            "SELECT t.id, t.n_assigned, count(r.id) FROM planned_trials t "
+            "LEFT JOIN assignments a ON a.planned_id = t.id AND a.kind = 'main' "
+            "LEFT JOIN responses r ON r.participant = a.participant AND "
+            "r.trial_index = a.trial_index GROUP BY t.id ORDER BY t.id")
         times = [r[0] for r in self.store.read("SELECT received_at FROM responses ORDER BY id")]
         d = self.cfg.design
         return {

@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from repalign.errors import DataFormatError
 
 __all__ = ["SCHEMA", "Store", "connect"]
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +51,7 @@ CREATE TABLE IF NOT EXISTS responses (
     response TEXT NOT NULL, answer TEXT NOT NULL, onscreen_order TEXT NOT NULL,
     rt_ms REAL NOT NULL, client_sent_at REAL, received_at REAL NOT NULL,
     UNIQUE (participant, trial_index));
+CREATE INDEX IF NOT EXISTS assignments_planned ON assignments (planned_id);
 CREATE TABLE IF NOT EXISTS flags (
     participant INTEGER NOT NULL REFERENCES participants(id), rule TEXT NOT NULL,
     detail TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (participant, rule));
@@ -80,7 +85,13 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 class Store:
-    """A database connection shared by the server's worker threads (one writer at a time).
+    """A database connection shared by the server's worker threads.
+
+    Writes go through :meth:`write`: a writer thread takes every write waiting at that moment,
+    runs each in its own savepoint (a write that raises leaves nothing behind), commits them
+    together with one sync to disk (group commit), and only then returns each write's result
+    to its caller. So each response is on disk before it is acknowledged, while concurrent
+    participants share the cost of the sync.
 
     Args:
         path: the SQLite file (created with its tables when missing).
@@ -90,6 +101,62 @@ class Store:
         self.path = Path(path)
         self.conn = connect(self.path)
         self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None]
+        self._queue = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="experiment-db-writer",
+                                        daemon=True)
+        self._writer.start()
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in a transaction; return its result once committed.
+
+        Raises:
+            Whatever ``fn`` raises (its changes are rolled back; other writes are unaffected).
+        """
+        fut: Future[T] = Future()
+        self._queue.put((fn, fut))
+        return fut.result()
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < 512:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(item)
+            done: list[tuple[Future[Any], Any, BaseException | None]] = []
+            with self._lock:
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    for fn, fut in batch:
+                        self.conn.execute("SAVEPOINT one_write")
+                        try:
+                            result = fn(self.conn)
+                        except BaseException as exc:  # refused write: undo it alone
+                            self.conn.execute("ROLLBACK TO one_write")
+                            self.conn.execute("RELEASE one_write")
+                            done.append((fut, None, exc))
+                        else:
+                            self.conn.execute("RELEASE one_write")
+                            done.append((fut, result, None))
+                    self.conn.execute("COMMIT")
+                except BaseException as exc:  # the commit itself failed: nothing was stored
+                    with contextlib.suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
+                    done = [(fut, None, exc) for _, fut in batch]
+            for fut, result, error in done:
+                if error is not None:
+                    fut.set_exception(error)
+                else:
+                    fut.set_result(result)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -114,6 +181,8 @@ class Store:
         return json.loads(rows[0][0]) if rows else None
 
     def close(self) -> None:
-        """Close the connection."""
+        """Finish the waiting writes, stop the writer and close the connection."""
+        self._queue.put(None)
+        self._writer.join()
         with self._lock:
             self.conn.close()

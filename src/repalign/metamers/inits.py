@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 from repalign._validation import check_images
 from repalign.errors import ConfigError, ShapeError
 from repalign.metamers._spec import check_options
@@ -40,7 +40,7 @@ from repalign.specs import split_spec
 __all__ = ["INITS", "list_inits", "make_seeds"]
 
 Init = Callable[..., torch.Tensor]
-INITS: Registry[Init] = Registry("init")
+INITS: Registry[Init, Summary] = Registry("init", Summary)
 
 
 def _normal(t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 from repalign.metamers.recipe import MetamerRecipe
 
 __all__ = ["PRESETS", "get_preset", "list_presets", "recipes"]
 
-PRESETS: Registry[MetamerRecipe] = Registry("preset")
+PRESETS: Registry[MetamerRecipe, Summary] = Registry("preset", Summary)
 
 PRESETS.register(
     "feather",

@@ -17,8 +17,10 @@ regularizers            ``regularizer`` (``"none"``, ``"total_variation:weight=1
 stopping rule           ``stop`` (``"fixed"``, ``"criterion"``, ``"threshold:tau=0.01"``), judged
                         every ``check_every`` steps; ``keep`` the ``"last"`` or ``"best"`` iterate
 criterion               ``criterion`` (``"spearman"``, ``"pearson:quantile=0.95,same_label=true"``)
-numerics                ``precision`` (``"fp32"``, ``"bf16"``, ``"fp16"``), ``channels_last``,
-                        ``compile``, ``quantize``, ``history_every``
+numerics                ``precision`` (``"fp32"``, ``"bf16"``, ``"fp16"``: autocast of the
+                        optimisation's forwards; the criterion is judged in float32),
+                        ``channels_last``, ``compile`` (True or a ``torch.compile`` backend),
+                        ``quantize``, ``history_every``
 ======================  =====================================================================
 
 A recipe never changes: :meth:`MetamerRecipe.replace` returns a new, validated one.
@@ -126,7 +128,7 @@ class MetamerRecipe(BaseModel):
     history_every: int | None = None
     precision: str = "fp32"
     channels_last: bool = False
-    compile: bool = False
+    compile: bool | str = False
 
     def __init__(self, **data: Any) -> None:
         unknown = sorted(set(data) - set(type(self).model_fields))
@@ -175,6 +177,14 @@ class MetamerRecipe(BaseModel):
     def _precision(cls, v: str) -> str:
         if v not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, received {v!r}.")
+        return v
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile(cls, v: Any) -> bool | str:
+        if not isinstance(v, (bool, str)) or v == "":
+            raise ConfigError("compile must be True/False or a torch.compile backend name "
+                              f"('inductor', 'eager', 'aot_eager', ...), received {v!r}.")
         return v
 
     @field_validator("criterion")

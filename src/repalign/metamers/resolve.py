@@ -119,7 +119,7 @@ def loop_config(
         quantize=recipe.quantize, quiet=quiet,
         numerics=Numerics(_DTYPES[recipe.precision], recipe.channels_last),
         loss_scale=FP16_LOSS_SCALE if recipe.precision == "fp16" else 1.0,
-        prescreen=isinstance(name_st, str) and not STOPS.info(name_st)["uses_distance"],
+        prescreen=isinstance(name_st, str) and not STOPS.info(name_st).uses_distance,
         checkpoint_every=checkpoint_every,
     )
     # validate every piece's options before any work

@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 from repalign.errors import ConfigError
 
 __all__ = ["SCHEDULES", "Schedule", "get_schedule", "list_schedules"]
@@ -56,7 +56,7 @@ class Schedule:
             setattr(self, key, value)
 
 
-SCHEDULES: Registry[Callable[..., Schedule]] = Registry("schedule")
+SCHEDULES: Registry[Callable[..., Schedule], Summary] = Registry("schedule", Summary)
 
 
 @SCHEDULES.register("constant")

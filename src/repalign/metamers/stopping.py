@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,7 +34,16 @@ from repalign.errors import ConfigError
 __all__ = ["STOPS", "get_stop", "list_stops"]
 
 StopRule = Callable[..., torch.Tensor]
-STOPS: Registry[Callable[..., StopRule]] = Registry("stopping rule")
+
+
+@dataclass(frozen=True)
+class StopInfo:
+    """A stopping rule's metadata: whether it reads the distance (else it may skip computing it)."""
+
+    uses_distance: bool
+
+
+STOPS: Registry[Callable[..., StopRule], StopInfo] = Registry("stopping rule", StopInfo)
 
 
 @STOPS.register("fixed", uses_distance=False)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -41,6 +42,7 @@ from repalign.specs import Spec, format_spec, parse_spec
 
 __all__ = [
     "DISTANCES",
+    "DistanceInfo",
     "DistanceSpec",
     "distance",
     "get_distance",
@@ -50,7 +52,25 @@ __all__ = [
 
 DistanceSpec = str | Distance | Callable[..., Any] | Sequence[Any]
 
-DISTANCES: Registry[Callable[..., Distance]] = Registry("perceptual distance")
+
+
+@dataclass(frozen=True)
+class DistanceInfo:
+    """A perceptual distance's metadata.
+
+    Attributes:
+        channels: the image channels it takes (3, ``"any"``, ``"the model's"``).
+        weights: whether it needs pretrained weights on disk.
+        summary: one line for listings and docs.
+    """
+
+    channels: int | str
+    weights: bool
+    summary: str = ""
+
+
+DISTANCES: Registry[Callable[..., Distance], DistanceInfo] = Registry("perceptual distance",
+                                                                      DistanceInfo)
 
 MODEL_ENTRY = "model:SPEC@LAYER"
 NANDA_VARIANTS = ("lpips:alex", "lpips:vgg", "lpips:alex_uncal", "lpips:vgg_uncal")
@@ -240,7 +260,8 @@ def distance(x: torch.Tensor, y: torch.Tensor, spec: DistanceSpec = "pixel_l2", 
     """
     d = get_distance(spec, **options)
     if batch_size is None or x.shape[0] <= batch_size:
-        return d(x, y)
+        out: torch.Tensor = d(x, y)
+        return out
     return torch.cat([d(x[i : i + batch_size], y[i : i + batch_size])
                       for i in range(0, x.shape[0], batch_size)])
 

@@ -23,7 +23,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from repalign._config_files import format_errors, read_config_file
 from repalign._hashing import hash_params
@@ -33,6 +41,7 @@ __all__ = [
     "AnalysisConfig",
     "EvaluationConfig",
     "ExecutorConfig",
+    "ExperimentData",
     "FeaturesConfig",
     "FewShotConfig",
     "GLocalConfig",
@@ -113,12 +122,22 @@ class TwoAFCFile(_Section):
     limit: int | None = Field(default=None, ge=1)
 
 
+class ExperimentData(_Section):
+    """Answers collected with ``repalign experiment serve``: the experiment database. Its
+    odd-one-out triplets, similarity ratings or 2AFC judgements become the human data of that
+    kind; ``include_flagged`` keeps participants flagged by an exclusion rule."""
+
+    path: str
+    include_flagged: bool = False
+
+
 class HumanConfig(_Section):
     """Optional human data; paths are relative to the configuration file's folder."""
 
     triplets: TripletsFile | None = None
     similarity: SimilarityFile | None = None
     two_afc: TwoAFCFile | None = None
+    experiment: ExperimentData | None = None
 
 
 class FeaturesConfig(_Section):
@@ -215,6 +234,32 @@ class AnalysisConfig(_Section):
     covariate: str | None = None
 
 
+class TheoryConfig(_Section):
+    """Seed 000's teacher-student game, simulated (see :mod:`repalign.analysis.theory`).
+
+    Synthetic students hear a teacher's triplet answers with flip rate ``eps``; the report shows
+    the queries they need against eps with the bound d log2(n) / C(eps), and places the study's
+    models on that curve by their triplet disagreement with the reference (when
+    ``similarity.metrics`` holds ``triplet_agreement``).
+    """
+
+    eps: list[float] = Field(default_factory=lambda: [round(0.05 * i, 2) for i in range(21)],
+                             min_length=2)
+    n: int = Field(default=16, ge=3)
+    d: int = Field(default=2, ge=1)
+    trials: int = Field(default=100, ge=2)
+    delta: float = Field(default=0.05, gt=0, lt=0.5)
+    max_queries: int = Field(default=3000, ge=1)
+
+    @field_validator("eps")
+    @classmethod
+    def _eps_in_unit_interval(cls, v: list[float]) -> list[float]:
+        bad = [e for e in v if not 0.0 <= e <= 1.0]
+        if bad:
+            raise ValueError(f"every eps must lie in [0, 1]; received {bad}")
+        return v
+
+
 class ExecutorConfig(_Section):
     """Where units run: ``local`` (in this process) or ``ray`` (tasks on a Ray cluster)."""
 
@@ -241,6 +286,7 @@ class StudyConfig(_Section):
     metamers: MetamersConfig | None = None
     evaluation: EvaluationConfig | None = None
     analysis: AnalysisConfig | None = None
+    theory: TheoryConfig | None = None
     executor: ExecutorConfig = ExecutorConfig()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -250,12 +296,14 @@ class StudyConfig(_Section):
         problems = []
         human = self.human
         if self.similarity is not None and self.similarity.reference == "human":
-            if human is None or (human.similarity is None and human.triplets is None):
+            if human is None or (human.similarity is None and human.triplets is None
+                                 and human.experiment is None):
                 problems.append(
                     "similarity.reference: 'human' needs [human] similarity or triplets; give "
                     "them or set a model spec or 'ensemble:PATTERN' as the reference"
                 )
-        if self.glocal is not None and self.similarity is None and (human is None or human.triplets is None):
+        if self.glocal is not None and self.similarity is None and (
+                human is None or (human.triplets is None and human.experiment is None)):
             problems.append(
                 "glocal: needs human triplets ([human] triplets) or a [similarity] section whose "
                 "reference answers simulated triplets"

@@ -163,7 +163,7 @@ def zoo_shift(
     """
     from repalign.data.bundled import digits_split
     from repalign.data.shifted import RENDITIONS, shifted_digits_test
-    from repalign.models.zoo import accuracy, load_zoo_model
+    from repalign.models.zoo import accuracy, load_zoo_model, shift_accuracies
     from repalign.similarity import triplet_agreement
 
     test = digits_split().test
@@ -173,10 +173,10 @@ def zoo_shift(
     if not 3 <= n_images <= n:
         raise ConfigError(f"n_images must lie in [3, {n}], received {n_images}.")
     sub = torch.as_tensor(np.sort(np.random.default_rng(seed).permutation(n)[:n_images]))
-    assert test.labels is not None and shifted.labels is not None
+    assert test.labels is not None
     y = torch.as_tensor(test.labels)
     ref = _features(teacher, test.images[sub], device)
-    rows: list[dict[str, object]] = []
+    rows = []
     for name in progress(_models(teacher, models), quiet=quiet, desc="theory: zoo shift"):
         model = load_zoo_model(name, device=device)
         clean = _features(name, test.images[sub], device)
@@ -186,11 +186,9 @@ def zoo_shift(
         with torch.no_grad():
             row["clean_acc"] = accuracy(model, test.images.to(device), y.to(device))
         for i, r in enumerate(names):
-            imgs = shifted.images[i * n:(i + 1) * n]
-            row[f"sigma_{r}"] = 1.0 - triplet_agreement(clean, _features(name, imgs[sub], device))
-            with torch.no_grad():
-                row[f"shift_acc_{r}"] = accuracy(model, imgs.to(device), y.to(device))
+            imgs = shifted.images[i * n:(i + 1) * n][sub]
+            row[f"sigma_{r}"] = 1.0 - triplet_agreement(clean, _features(name, imgs, device))
         row["sigma"] = float(np.mean([row[f"sigma_{r}"] for r in names]))
-        row["shift_acc"] = float(np.mean([row[f"shift_acc_{r}"] for r in names]))
+        row.update(shift_accuracies(model, names, device=device))
         rows.append(row)
     return pd.DataFrame(rows)

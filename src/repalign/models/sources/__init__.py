@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 from repalign.models.sources import (
     file_source,
     hf_source,
@@ -25,7 +25,7 @@ from repalign.models.sources.base import ModelSource, parse_spec
 
 __all__ = ["SOURCES", "ModelSource", "parse_spec"]
 
-SOURCES: Registry[ModelSource] = Registry("model source")
+SOURCES: Registry[ModelSource, Summary] = Registry("model source", Summary)
 for _module in (torchvision_source, timm_source, open_clip_source, hf_source, file_source, zoo_source,
                 robustbench_source):
-    SOURCES.register(_module.SOURCE.name, _module.SOURCE, description=_module.SOURCE.description)
+    SOURCES.register(_module.SOURCE.name, _module.SOURCE, summary=_module.SOURCE.description)
