@@ -164,15 +164,15 @@ def serve_experiment() -> Callable[[Any, Path], AbstractContextManager[tuple[str
 
 @pytest.fixture(scope="session")
 def metamer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real metamers of zoo:cnn_standard_s0 (block2) for one digit of each of six classes (two
-    disjoint matching triples)."""
+    """Real metamers of zoo:cnn_standard_s0 (block2), two per digit for one digit of each of six
+    classes (two disjoint matching triples of two metamers per target)."""
     import repalign as ra
 
     stim = ra.load_stimuli("bundled:digits", limit=60)
     labels = np.asarray(stim.labels)
     idx = [int(np.flatnonzero(labels == c)[0]) for c in range(6)]
     model = ra.create_model("zoo:cnn_standard_s0")
-    res = ra.generate_metamers([model], stim.subset(idx), layers="block2", steps=5,
+    res = ra.generate_metamers([model], stim.subset(idx), layers="block2", steps=5, repeats=2,
                                null_stimuli=stim.images, quiet=True)
     out = tmp_path_factory.mktemp("metamers") / "result"
     res.save(out)

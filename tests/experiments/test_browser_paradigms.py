@@ -35,6 +35,7 @@ def _config(paradigm: str, metamer_dir: Path | None = None) -> dict[str, Any]:
     cfg["design"] = {"trials_per_participant": 2}
     if paradigm == "matching":  # no known answers there: the targets would be shown twice
         cfg["catch"]["known"] = 0
+        cfg["matching"] = {"per_target": 2}  # six metamers, two to each of three targets
     return cfg
 
 
@@ -82,8 +83,9 @@ def _check_first_trial(paradigm: str) -> Any:
             page.locator(".rp-row-targets .rp-card").nth(0).click()
         page.mouse.move(0, 0)  # no hover highlight in the picture
         box = page.locator(".jspsych-content").bounding_box()
-        clip = {"x": 0, "y": max(0.0, box["y"] - 24), "width": page.viewport_size["width"],
-                "height": box["height"] + 48}
+        top = max(30.0, box["y"] - 24)  # below the trial counter
+        clip = {"x": 0, "y": top, "width": page.viewport_size["width"],
+                "height": box["y"] + box["height"] + 24 - top}
         shot = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("L"), float)
         assert shot.std() > 5.0, f"the first {paradigm} trial looks blank"
         folder = os.environ.get("REPALIGN_SCREENSHOTS")

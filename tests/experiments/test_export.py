@@ -255,7 +255,7 @@ def test_export_of_a_non_experiment_file(tmp_path):
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"paradigm": "odd_one_ot"}, "did you mean 'odd_one_out'"),
     ({"design": {"trials_per_participant": 0}}, "design.trials_per_participant"),
-    ({"design": {"adaptive": True}}, "adaptive"),
+    ({"paradigm": "rating", "design": {"adaptive": True}}, "adaptive selection proposes odd-one-out"),
     ({"design": {"trials_per_participant": 9, "planned_trials": 4}}, "planned_trials"),
     ({"paradigm": "two_afc"}, "stimuli.metamers"),
     ({"stimuli": {"source": "bundled:digits", "metamers": "x"}}, "exactly one"),

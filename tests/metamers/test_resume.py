@@ -152,3 +152,68 @@ def test_snapshots_are_replaced_atomically(tmp_path):
     (tmp_path / "batch-00005.state.pt").write_bytes(b"half")
     with pytest.raises(ra.errors.DataFormatError, match="Delete it"):
         ck.state(5)
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        # every piece with state of its own: Adam's moments, plateau schedule and stop rule,
+        # the transforms' random generator, the adversarial scale, the best iterate, fourier
+        {"recipe": "fast", "stop": "fixed"},
+        {"recipe": "nanda", "schedule": "plateau:patience=1,threshold=0.5",
+         "stop": "plateau:window=10,tol=0.01",
+         "check_every": 5},
+        {"recipe": "fast", "transforms": "robust_small", "stop": "fixed", "keep": "best"},
+        {"recipe": "fast", "regularizer": "adversarial:distance=ssim", "parametrization": "fourier",
+         "stop": "fixed", "optimizer": "sgd_momentum", "lr": 0.05},
+    ],
+    ids=["adam", "plateau", "transforms", "adversarial_fourier"],
+)
+def test_every_stateful_piece_resumes_exactly(tiny_cnn, images, rng, tmp_path, monkeypatch, recipe):
+    null = torch.from_numpy(rng.random((30, 3, 16, 16))).float()
+    kw = {"layers": "3", "null_stimuli": null, "quiet": True, "steps": 60, "batch_size": 4,
+          **recipe}
+    whole = ra.generate_metamers(tiny_cnn, images, **kw)
+    real = RunCheckpoint.save_state
+    saved = []
+
+    def dies_after_two(self, batch, snap):
+        real(self, batch, snap)
+        saved.append(snap["state"]["step"])
+        if len(saved) == 2:
+            raise _Killed
+
+    monkeypatch.setattr(RunCheckpoint, "save_state", dies_after_two)
+    with pytest.raises(_Killed):
+        ra.generate_metamers(tiny_cnn, images, checkpoint=tmp_path, checkpoint_every=15, **kw)
+    monkeypatch.setattr(RunCheckpoint, "save_state", real)
+    resumed = ra.generate_metamers(tiny_cnn, images, checkpoint=tmp_path, checkpoint_every=15, **kw)
+    assert saved == [15, 30] and resumed.config["resumed_from"] == [30, 0]
+    assert resumed.config["steps_run"] == whole.config["steps_run"]
+    torch.testing.assert_close(resumed.images, whole.images, rtol=0, atol=0)
+    np.testing.assert_array_equal(resumed.history["loss"], whole.history["loss"])
+    np.testing.assert_array_equal(resumed.steps_to_success, whole.steps_to_success)
+
+
+def test_plateau_stop_rule_state_round_trips():
+    """The plateau stop's window of losses is its state: a rule loaded from a mid-run state
+    decides as the original does; a fresh rule (state lost) decides differently."""
+    from repalign.metamers.stopping import get_stop
+
+    g = torch.Generator().manual_seed(0)
+    losses = [1.0 / (1 + k) + 0.001 * torch.rand(4, generator=g) for k in range(12)]
+    rule = get_stop("plateau")(4, tol=0.1, window=10)
+    for k in range(6):
+        rule(k * 5, dist=losses[k], loss=losses[k], rows=None)
+    state = rule.state_dict()
+    loaded, fresh = get_stop("plateau")(4, tol=0.1, window=10), get_stop("plateau")(4, tol=0.1, window=10)
+    loaded.load_state_dict(state)
+    k = 6
+    want = rule(k * 5, dist=losses[k], loss=losses[k], rows=None)
+    assert want.any()
+    assert torch.equal(loaded(k * 5, dist=losses[k], loss=losses[k], rows=None), want)
+    assert not fresh(k * 5, dist=losses[k], loss=losses[k], rows=None).any()

@@ -164,10 +164,6 @@ def export_experiment(db: str | Path, out: str | Path, *, quiet: bool = False) -
         >>> load_triplets("export/triplets.csv", index_base=0)  # doctest: +SKIP
     """
     from repalign.errors import DataFormatError
-    from repalign.evaluation._common import RECIPE
-    from repalign.evaluation.clustering import COLUMNS as CLUSTERING_COLUMNS
-    from repalign.evaluation.recognizability import COLUMNS as RECOGNITION_COLUMNS
-    from repalign.evaluation.two_afc import COLUMNS as TWO_AFC_COLUMNS
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -182,6 +178,11 @@ def export_experiment(db: str | Path, out: str | Path, *, quiet: bool = False) -
         raise DataFormatError(f"{db}: not an experiment database (no experiment in it).")
     paradigm = meta["paradigm"]
     cfg = meta["config"]
+    recipe: dict[str, str] = {}
+    if paradigm in ("two_afc", "matching", "recognition"):  # metamer recipes (imports torch)
+        from repalign.evaluation._common import RECIPE
+
+        recipe = dict(RECIPE)
     files: list[Path] = []
     try:
         stimuli = {m["name"]: m for m in (json.loads(s) for (s,) in conn.execute(
@@ -252,7 +253,7 @@ def export_experiment(db: str | Path, out: str | Path, *, quiet: bool = False) -
                 n_ok = sum(truth[m] == tgt for m, tgt in a["matches"].items())
                 n = len(t["stimuli"]) - len(t["choices"])
                 rec = stimuli[t["stimuli"][0]]["recipe"]
-                key = (*(rec.get(k, "") for k in RECIPE), cfg["matching"]["draw"])
+                key = (*(rec.get(k, "") for k in recipe), cfg["matching"]["draw"])
                 assert w_all is not None
                 w_all.row([pid, row["trial_index"], row["planned_trial"], key[-1], n, n_ok,
                            n_ok / n, excl])
@@ -264,14 +265,14 @@ def export_experiment(db: str | Path, out: str | Path, *, quiet: bool = False) -
                 w_all.row([pid, row["trial_index"], row["planned_trial"], item["name"],
                            item["kind"], item["label"], a["label"], ok, excl])
                 if item["kind"] == "target":
-                    recipes = {tuple(m["recipe"].get(k, "") for k in RECIPE)
+                    recipes = {tuple(m["recipe"].get(k, "") for k in recipe)
                                for m in stimuli.values()
                                if m["kind"] == "metamer" and m["target"] == item["name"]}
                     for rec_key in recipes:
                         groups.setdefault((*rec_key, "accuracy_targets"), []).append(ok)
                 else:
-                    rec_key = tuple(item["recipe"].get(k, "") for k in RECIPE) \
-                        if item["kind"] == "metamer" else (("",) * len(RECIPE))
+                    rec_key = tuple(item["recipe"].get(k, "") for k in recipe) \
+                        if item["kind"] == "metamer" else (("",) * len(recipe))
                     metric = "accuracy_metamers" if item["kind"] == "metamer" else "accuracy"
                     groups.setdefault((*rec_key, metric), []).append(ok)
             elif paradigm == "rating":
@@ -284,16 +285,22 @@ def export_experiment(db: str | Path, out: str | Path, *, quiet: bool = False) -
         for wr in (w_all, w_inc):
             if wr is not None:
                 wr.close()
-        recipe_cols = list(RECIPE)
+        recipe_cols = list(recipe)
         if paradigm == "two_afc":
+            from repalign.evaluation.two_afc import COLUMNS as TWO_AFC_COLUMNS
+
             files += _write_two_afc(conn, out, counts, stimuli, recipe_cols, TWO_AFC_COLUMNS)
         elif paradigm == "matching":
+            from repalign.evaluation.clustering import COLUMNS as CLUSTERING_COLUMNS
+
             metric = "clustering_hard" if cfg["matching"]["draw"] == "hard" else "clustering"
             _summarize_rows({k[:-1]: v for k, v in groups.items()}, recipe_cols,
                             {"distance": "human", "metric": metric, "chance": 1.0 / 3.0},
                             {}, CLUSTERING_COLUMNS, out / "matching_scores.csv")
             files.append(out / "matching_scores.csv")
         elif paradigm == "recognition":
+            from repalign.evaluation.recognizability import COLUMNS as RECOGNITION_COLUMNS
+
             chance = 1.0 / max(1, len(meta.get("label_names") or []))
             extra = {k: {"metric": k[-1]} for k in groups}
             _summarize_rows(groups, recipe_cols, {"observer": "human", "chance": chance}, extra,

@@ -41,9 +41,9 @@ _RUN_OPTIONS = (
     "null_stimuli", "repeats", "combine", "model_weights", "batch_size", "seed", "device",
     "cache_dir", "checkpoint", "checkpoint_every", "quiet",
 )
-#: every keyword generate_metamers takes besides models, targets, layers and recipe
+#: every keyword generate_metamers takes besides models, targets and layers
 OPTION_NAMES = tuple(sorted(
-    {*_RUN_OPTIONS, *LEGACY, "preset", *(set(MetamerRecipe.model_fields) - {"name"})}
+    {*_RUN_OPTIONS, *LEGACY, "recipe", "preset", *(set(MetamerRecipe.model_fields) - {"name"})}
 ))
 
 

@@ -9,7 +9,7 @@ steps (and after the last) the active samples are checked on their 8-bit images 
 stopping rule decides which are frozen; frozen samples leave the forward (the batch shrinks) and
 their parameters no longer change.
 
-What the loop carries from step to step is a :class:`BatchState` (per image: first-success step,
+What the loop carries from step to step is a :class:`~repalign.metamers.state.BatchState` (per image: first-success step,
 last loss, best loss and image, frozen or not; per batch: the next step and the history) plus
 the state of the parametrization, optimizer, schedule, stopping rule and random generator. Every
 ``checkpoint_every`` steps all of it goes to ``save`` (see :mod:`repalign.metamers.checkpoint`);
@@ -37,9 +37,10 @@ from repalign.metamers.evaluate import (
     forward_model,
     quantize,
 )
+from repalign.metamers.state import fresh_state, restore, snapshot
 from repalign.metamers.terms import LossContext, Term
 
-__all__ = ["BatchOutcome", "BatchState", "LoopConfig", "run_batch"]
+__all__ = ["BatchOutcome", "LoopConfig", "run_batch"]
 
 
 @dataclass(frozen=True)
@@ -69,31 +70,6 @@ class LoopConfig:
     loss_scale: float = 1.0  # static loss scale of float16 autocast
     prescreen: bool = True  # screen checks on the step's activations (no transforms, no dist rule)
     checkpoint_every: int | None = None
-
-
-@dataclass
-class BatchState:
-    """The loop's own state of one batch of ``n`` images.
-
-    Attributes:
-        step: the next step to run (the number of updates made so far).
-        succeeded: (n,) int64 step of the first check where the criterion held, -1 if none yet.
-        frozen: (n,) bool, samples the stopping rule ended (their image no longer changes).
-        loss: (n,) last loss of each sample (device).
-        best_loss, best_img: (n,), (n, C, H, W) lowest loss so far and its image (``keep="best"``).
-        history: (S, n) sampled losses; ``h`` the next row to fill.
-        terms: state of the loss terms (e.g. the adversarial scale fixed at the first step).
-    """
-
-    step: int
-    succeeded: np.ndarray
-    frozen: np.ndarray
-    loss: torch.Tensor
-    best_loss: torch.Tensor | None
-    best_img: torch.Tensor | None
-    history: torch.Tensor
-    h: int = 0
-    terms: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,64 +107,6 @@ def _target_state(
     return feats, refs
 
 
-def _fresh_state(cfg: LoopConfig, seeds_img: torch.Tensor) -> BatchState:
-    n, dev = seeds_img.shape[0], seeds_img.device
-    keep_best = cfg.keep == "best"
-    return BatchState(
-        step=0,
-        succeeded=np.full(n, -1, dtype=np.int64),
-        frozen=np.zeros(n, dtype=bool),
-        loss=torch.zeros(n, device=dev),
-        best_loss=torch.full((n,), torch.inf, device=dev) if keep_best else None,
-        best_img=seeds_img.clone() if keep_best else None,
-        history=torch.zeros(len(range(0, cfg.steps, cfg.history_every)), n, device=dev),
-    )
-
-
-def _snapshot(st: BatchState, param: Any, opt: Any, sched: Any, stop: Any,
-              gen: torch.Generator) -> dict[str, Any]:
-    """Everything a resumed run needs, as CPU tensors and plain values."""
-    def cpu(v: Any) -> Any:
-        if isinstance(v, torch.Tensor):
-            return v.detach().cpu().clone()
-        if isinstance(v, dict):
-            return {k: cpu(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return type(v)(cpu(x) for x in v)
-        return v
-
-    return cpu({
-        "state": {k: getattr(st, k) for k in BatchState.__dataclass_fields__},
-        "params": list(param.params),
-        "optimizer": opt.state_dict(),
-        "schedule": sched.state_dict(),
-        "stop": stop.state_dict() if hasattr(stop, "state_dict") else {},
-        "rng": gen.get_state(),
-    })
-
-
-def _restore(snap: dict[str, Any], param: Any, opt: Any, sched: Any, stop: Any,
-             gen: torch.Generator, dev: torch.device) -> BatchState:
-    def to(v: Any) -> Any:
-        if isinstance(v, torch.Tensor):
-            return v.to(dev)
-        if isinstance(v, dict):
-            return {k: to(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return type(v)(to(x) for x in v)
-        return v
-
-    with torch.no_grad():
-        for p, saved in zip(param.params, snap["params"], strict=True):
-            p.copy_(saved)
-    opt.load_state_dict(snap["optimizer"])
-    sched.load_state_dict(snap["schedule"])
-    if hasattr(stop, "load_state_dict"):
-        stop.load_state_dict(to(snap["stop"]))
-    gen.set_state(snap["rng"])
-    return BatchState(**to(snap["state"]))
-
-
 def run_batch(
     act: ActiveSet,
     targets: torch.Tensor,
@@ -219,9 +137,9 @@ def run_batch(
     stop = cfg.stop(n, **cfg.stop_kwargs)
     gen = torch.Generator().manual_seed(seed)
     if resume is None:
-        st = _fresh_state(cfg, seeds_img)
+        st = fresh_state(seeds_img, len(range(0, cfg.steps, cfg.history_every)), cfg.keep == "best")
     else:
-        st = _restore(resume, param, opt, sched, stop, gen, dev)
+        st = restore(resume, param, opt, sched, stop, gen, dev)
     start = st.step
     act.set(np.flatnonzero(~st.frozen))
     frozen_idx = (torch.as_tensor(np.flatnonzero(st.frozen), dtype=torch.long, device=dev)
@@ -242,7 +160,7 @@ def run_batch(
         if save is not None and cfg.checkpoint_every and step > start \
                 and step % cfg.checkpoint_every == 0:
             st.step = step
-            save(_snapshot(st, param, opt, sched, stop, gen))
+            save(snapshot(st, param, opt, sched, stop, gen))
         # a check judges this step's image x (after `step` updates), before it is updated
         check = step > 0 and step % cfg.check_every == 0
         for group in opt.param_groups:

@@ -5,7 +5,7 @@ One unit runs :func:`repalign.analysis.theory.simulate_queries` and
 ``theory_queries`` (mean queries), ``theory_queries_se``, ``theory_error_rate``,
 ``theory_disagreement`` and ``theory_bound`` by ``eps`` and ``student`` (``flip`` or ``naive``),
 and ``theory_shift_sensitivity`` by ``eps``; artifacts ``theory_queries.csv``,
-``theory_shift.csv``, ``theory.png`` and ``theory.svg``. The report places the study's models on
+``theory_shift.csv`` and ``theory.png``. The report places the study's models on
 the curve by their triplet disagreement with the reference.
 """
 
@@ -48,7 +48,7 @@ def run(unit: Unit, ctx: StudyContext, inputs: Mapping[str, UnitInput]) -> UnitO
     rows += rows_from_frame(shift[["eps", "sigma_mean"]].rename(
         columns={"sigma_mean": "shift_sensitivity"}), ["shift_sensitivity"], prefix="theory_")
     with tempfile.TemporaryDirectory() as tmp:
-        theory_figure(queries, shift, Path(tmp) / "theory")
+        theory_figure(queries, shift, Path(tmp) / "theory", formats=(".png",))
         files = {f.name: f.read_bytes() for f in sorted(Path(tmp).iterdir())}
     files["theory_queries.csv"] = queries.to_csv(index=False).encode()
     files["theory_shift.csv"] = shift.to_csv(index=False).encode()

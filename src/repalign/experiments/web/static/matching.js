@@ -84,7 +84,14 @@ export class MatchingPlugin {
     next.className = "jspsych-btn rp-continue";
     next.textContent = trial.button_label;
     next.disabled = true;
-    root.append(prompt, top, bottom, next);
+    root.append(prompt, top, bottom);
+    if (perTarget > 1) {
+      const hint = document.createElement("p");
+      hint.className = "rp-hint";
+      hint.textContent = `Each image in the bottom row goes with ${perTarget} images on top.`;
+      root.append(hint);
+    }
+    root.append(next);
     displayElement.appendChild(root);
 
     const matchOf = new Array(k).fill(null); // metamer slot -> target slot
