@@ -19,8 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from repalign._config_files import format_errors, read_config_file
+from repalign._hashing import hash_params
 from repalign.errors import ConfigError
 
 __all__ = [
@@ -252,8 +251,7 @@ class ExperimentConfig(_Section):
         paradigm options); texts, codes and exclusion thresholds may change between runs."""
         keys = {"paradigm", "seed", "stimuli", "design", "catch", "matching", "recognition",
                 "rating"}
-        blob = json.dumps(self.model_dump(mode="json", include=keys), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return hash_params(self.model_dump(mode="json", include=keys))
 
 
 def load_experiment(
