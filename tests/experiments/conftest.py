@@ -128,11 +128,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def _serving(config: Any, db: Path) -> Iterator[tuple[str, Any]]:
+def _serving(config: Any, db: Path, port: int | None = None) -> Iterator[tuple[str, Any]]:
     import uvicorn
 
     exp = Experiment.open(config, db)
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(exp), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -157,8 +157,8 @@ def unused_port() -> int:
 
 
 @pytest.fixture
-def serve_experiment() -> Callable[[Any, Path], AbstractContextManager[tuple[str, Any]]]:
-    """``with serve_experiment(config, db) as (url, experiment):`` a live server."""
+def serve_experiment() -> Callable[..., AbstractContextManager[tuple[str, Any]]]:
+    """``with serve_experiment(config, db, port=None) as (url, experiment):`` a live server."""
     return _serving
 
 
