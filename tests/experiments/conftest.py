@@ -107,9 +107,11 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Headless Debian Chromium (Playwright's own browsers cannot be downloaded here)."""
+    """Headless Debian Chromium (Playwright's own browsers cannot be downloaded here). Module
+    scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+    which later tests calling asyncio.run must not find."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not Path(CHROMIUM).is_file():
         _unavailable("Debian's chromium is not installed (make test installs it)")

@@ -259,6 +259,7 @@ def test_number_keys_answer_like_clicks(chromium, serve_experiment, tmp_path):
         second = page.locator(".rp-image-choice").nth(1)
         chosen = Path(second.locator("img").get_attribute("src")).stem
         page.keyboard.press("2")
-        page.wait_for_function("document.querySelector('#rp-progress').textContent.startsWith('2 /')")
+        page.wait_for_function("() => document.querySelector('#rp-progress').textContent"
+                               ".startsWith('2 /')")
         assert _stored_answers(url, exp.token) == {"hana": {0: {"odd": chosen}}}
         page.close()
