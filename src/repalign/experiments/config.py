@@ -159,6 +159,9 @@ class UrlParams(_Section):
     participant: str = Field(default="PROLIFIC_PID", pattern=_NAME)
     study: str = Field(default="STUDY_ID", pattern=_NAME)
     session: str = Field(default="SESSION_ID", pattern=_NAME)
+    # a visitor whose link lacks the participant id gets a random id kept in the browser (for
+    # demos and pilots; never on a crowd platform, where the id links the answers to the person)
+    allow_anonymous: bool = False
 
 
 class MatchingConfig(_Section):
