@@ -1,5 +1,6 @@
 """Downstream analysis of alignment (seed 000): few-shot transfer, partial correlation, z²,
-extreme groups, the U-shape test and the paper's tables and figure.
+extreme groups, the U-shape test and the paper's tables and figure; out-of-distribution
+detection (seed 001).
 
 Example:
     >>> import repalign as ra
@@ -10,6 +11,7 @@ Example:
 from __future__ import annotations
 
 from repalign.analysis.groups import extreme_groups
+from repalign.analysis.ood import OODResult, detection_metrics, ood_detection, ood_scores
 from repalign.analysis.probes import HEADS, few_shot, few_shot_runs, sample_shots
 from repalign.analysis.report import AlignmentAnalysis, analyze_alignment
 from repalign.analysis.stats import Correlation, UShape, partial_corr, u_shape, z2
@@ -19,12 +21,16 @@ __all__ = [
     "HEADS",
     "AlignmentAnalysis",
     "Correlation",
+    "OODResult",
     "UShape",
     "ZooStudy",
     "analyze_alignment",
+    "detection_metrics",
     "extreme_groups",
     "few_shot",
     "few_shot_runs",
+    "ood_detection",
+    "ood_scores",
     "partial_corr",
     "reference_names",
     "sample_shots",
