@@ -5,6 +5,9 @@
 - ``photos``: the natural RGB photographs stored inside scikit-image and scikit-learn (astronaut,
   cat, coffee, rocket, motorcycle, Hubble deep field, China palace, flower), centre-cropped to a
   square and resized to 64x64 by default; ids ``photos/<name>``; no labels.
+- ``digits_shifted``: the same digits re-drawn in six renditions the model zoo never trained on
+  (inverted contrast, outlines, thin and thick pens, striped and textured); see
+  :mod:`repalign.data.shifted`.
 
 :func:`digits_split` gives the fixed split used by the model zoo: classes 0-4 for pre-training
 (a stratified train/test split) and the unseen classes 5-9 for few-shot transfer.
@@ -149,9 +152,16 @@ def load_photos(size: int | tuple[int, int] | None = None) -> Stimuli:
     return Stimuli(images=torch.cat(tensors), ids=ids, name="bundled:photos")
 
 
+def _load_digits_shifted(size: int | tuple[int, int] | None = None) -> Stimuli:
+    from repalign.data.shifted import load_digits_shifted
+
+    return load_digits_shifted(size)
+
+
 #: name -> loader(size) of every bundled set
 BUNDLED: dict[str, Callable[[int | tuple[int, int] | None], Stimuli]] = {
     "digits": load_digits,
+    "digits_shifted": _load_digits_shifted,
     "photos": load_photos,
 }
 

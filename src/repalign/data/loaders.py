@@ -2,7 +2,8 @@
 
 Sources and what they give:
 
-- ``"bundled:digits"`` / ``"bundled:photos"``: see :mod:`repalign.data.bundled`.
+- ``"bundled:digits"`` / ``"bundled:digits_shifted"`` / ``"bundled:photos"``: see
+  :mod:`repalign.data.bundled`.
 - a folder (``str`` or ``Path``): every non-hidden file below it, sorted by relative path; ids are
   the relative POSIX paths; when the files sit in sub-folders, the first sub-folder is the label
   (``label_names`` sorted). Files directly in the folder give no labels; a mix of both is refused.
