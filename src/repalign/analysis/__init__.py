@@ -10,11 +10,14 @@ Example:
 
 from __future__ import annotations
 
+from repalign.analysis.before_after import before_after, classify_change
+from repalign.analysis.figures import before_after_figure
 from repalign.analysis.groups import extreme_groups
 from repalign.analysis.ood import OODResult, detection_metrics, ood_detection, ood_scores
 from repalign.analysis.probes import HEADS, few_shot, few_shot_runs, sample_shots
 from repalign.analysis.report import AlignmentAnalysis, analyze_alignment
 from repalign.analysis.stats import Correlation, UShape, partial_corr, u_shape, z2
+from repalign.analysis.zoo_glocal import ZooGLocal, zoo_glocal, zoo_ood
 from repalign.analysis.zoo_study import ZooStudy, reference_names, zoo_study
 
 __all__ = [
@@ -23,8 +26,12 @@ __all__ = [
     "Correlation",
     "OODResult",
     "UShape",
+    "ZooGLocal",
     "ZooStudy",
     "analyze_alignment",
+    "before_after",
+    "before_after_figure",
+    "classify_change",
     "detection_metrics",
     "extreme_groups",
     "few_shot",
@@ -36,5 +43,7 @@ __all__ = [
     "sample_shots",
     "u_shape",
     "z2",
+    "zoo_glocal",
+    "zoo_ood",
     "zoo_study",
 ]

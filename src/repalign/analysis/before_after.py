@@ -26,9 +26,8 @@ Example:
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(60, 4)); labels = np.repeat(np.arange(3), 20)
     >>> df = before_after(lambda f: f * 2.0, few_shot=(x, labels), shots=(2,), repeats=3)
-    >>> df[["measure", "before", "after"]].round(3).values.tolist() == [
-    ...     ["few_shot_2", df.before[0].round(3), df.before[0].round(3)]]
-    True
+    >>> df.loc[0, "measure"], df.loc[0, "delta"]      # standardised features: scaling changes nothing
+    ('few_shot_2', 0.0)
 """
 
 from __future__ import annotations
@@ -94,9 +93,8 @@ def _alignment(x: np.ndarray, z: np.ndarray, reference: Any, kind: str, metric: 
                rdm_metric: str, n_boot: int, level: float, seed: int) -> dict[str, Any]:
     from repalign.similarity import bootstrap
 
-    kw = {"kind": ("features", kind), "rdm_metric": rdm_metric, "level": level, "seed": seed, "quiet": True}
-    rb = bootstrap(x, reference, metric, n_boot, **kw)
-    ra = bootstrap(z, reference, metric, n_boot, **kw)
+    rb, ra = (bootstrap(f, reference, metric, n_boot, kind=("features", kind), rdm_metric=rdm_metric,
+                        level=level, seed=seed, quiet=True) for f in (x, z))
     d = ra.samples - rb.samples
     return _row(f"alignment_{rb.metric}", rb.value, ra.value, (rb.low, rb.high), (ra.low, ra.high),
                 _interval(d, level), bootstrap_p(d), "paired bootstrap", len(x))
@@ -127,20 +125,26 @@ def _few_shot(x: np.ndarray, z: np.ndarray, labels: Any, shots: Sequence[int], h
 
 
 def _ood(transform: Callable[[np.ndarray], np.ndarray], ood: Sequence[Any], method: str, k: int,
-         n_boot: int, level: float, seed: int) -> dict[str, Any]:
+         n_boot: int, level: float, seed: int) -> list[dict[str, Any]]:
     from repalign.analysis.ood import ood_detection
 
     if len(ood) != 3:
         raise ConfigError(f"ood must be (train, test_in, test_out) features, received {len(ood)} item(s).")
-    before = [as_array(a, n) for a, n in zip(ood, ("ood train", "ood test_in", "ood test_out"), strict=True)]
-    after = [transform(a) for a in before]
-    rb = ood_detection(*before, method=method, k=k, n_boot=n_boot, level=level, seed=seed)
-    ra = ood_detection(*after, method=method, k=k, n_boot=n_boot, level=level, seed=seed)
-    d = ra.samples[:, 0] - rb.samples[:, 0]
-    mb, ma = rb.metrics.iloc[0], ra.metrics.iloc[0]
-    return _row("ood_auroc", float(mb.value), float(ma.value), (mb.low, mb.high), (ma.low, ma.high),
-                _interval(d, level), bootstrap_p(d), f"paired bootstrap ({method}, k={k})",
-                int(mb.n_in + mb.n_out))
+    outs = ood[2] if isinstance(ood[2], dict) else {"": ood[2]}
+    train, test_in = (as_array(a, n) for a, n in zip(ood[:2], ("ood train", "ood test_in"), strict=True))
+    train_t, test_in_t = transform(train), transform(test_in)
+    rows = []
+    for name, out in outs.items():
+        out = as_array(out, f"ood test_out {name}".strip())
+        rb = ood_detection(train, test_in, out, method=method, k=k, n_boot=n_boot, level=level, seed=seed)
+        ra = ood_detection(train_t, test_in_t, transform(out), method=method, k=k, n_boot=n_boot,
+                           level=level, seed=seed)
+        d = ra.samples[:, 0] - rb.samples[:, 0]
+        mb, ma = rb.metrics.iloc[0], ra.metrics.iloc[0]
+        rows.append(_row("ood_auroc" + (f"_{name}" if name else ""), float(mb.value), float(ma.value),
+                         (mb.low, mb.high), (ma.low, ma.high), _interval(d, level), bootstrap_p(d),
+                         f"paired bootstrap ({method}, k={k})", int(mb.n_in + mb.n_out)))
+    return rows
 
 
 def before_after(
@@ -179,7 +183,8 @@ def before_after(
         metric, rdm_metric: the alignment metric (see :func:`~repalign.similarity.compare`).
         few_shot: ``(features, labels)``: (M, D) features and (M,) labels for few-shot transfer.
         shots, head, repeats: few-shot settings (one row per ``shots``).
-        ood: ``(train, test_in, test_out)`` (untransformed) features for OOD detection.
+        ood: ``(train, test_in, test_out)`` (untransformed) features for OOD detection;
+            ``test_out`` may be a dict ``{name: features}`` (one row ``ood_auroc_<name>`` each).
         ood_method, k: see :func:`~repalign.analysis.ood_detection`.
         n_boot: bootstrap draws (>= 2) for odd-one-out, alignment and OOD.
         level: confidence level of the intervals.
@@ -215,7 +220,7 @@ def before_after(
         rows += _few_shot(fx, transform(fx), few_shot[1], [int(s) for s in shots], head, repeats,
                           level, seed, dict(few_shot_options or {}))
     if ood is not None:
-        rows.append(_ood(transform, ood, ood_method, k, n_boot, level, seed))
+        rows += _ood(transform, ood, ood_method, k, n_boot, level, seed)
     out = pd.DataFrame(rows)
     out.insert(0, "model", model)
     return out[list(COLUMNS)]

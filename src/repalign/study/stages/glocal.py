@@ -68,20 +68,13 @@ def expand(p: Planner) -> None:
         p.add("glocal", f"gLocal {spec}", params, [fu, *ref_units], tag=("glocal", spec), gpu=True)
 
 
-def _embedding(sim: np.ndarray) -> np.ndarray:
-    """Rows whose dot products reproduce a (PSD part of a) similarity matrix."""
-    vals, vecs = np.linalg.eigh((sim + sim.T) / 2)
-    keep = vals > 1e-9 * max(1.0, float(vals.max()))
-    return vecs[:, keep] * np.sqrt(vals[keep])
-
-
 def _triplets(prm: Mapping[str, Any], ctx: StudyContext, inputs: Mapping[str, UnitInput]
               ) -> tuple[np.ndarray, float | None, str]:
     ref = prm["reference"]
     human = ctx.human.get("triplets")
     if ref["kind"] == "human" and human is not None:
         return np.asarray(human.triplets), None, "human"
-    from repalign.alignment import simulate_observer
+    from repalign.alignment import embedding_from_similarity, simulate_observer
 
     target, kind = reference_input(ref, ctx, inputs, exclude=prm["model"])
     if target is None:
@@ -90,7 +83,7 @@ def _triplets(prm: Mapping[str, Any], ctx: StudyContext, inputs: Mapping[str, Un
         norm = np.linalg.norm(target, axis=1, keepdims=True)
         emb = target / np.where(norm > 0, norm, 1.0)
     else:
-        emb = _embedding(np.asarray(target, dtype=np.float64))
+        emb = embedding_from_similarity(np.asarray(target, dtype=np.float64))
     sim = simulate_observer(emb, prm["triplets"], temperature=prm["temperature"], seed=prm["seed"])
     return sim.triplets, float(sim.ceiling), f"simulated ({ref['label']})"
 
