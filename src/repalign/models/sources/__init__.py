@@ -6,13 +6,14 @@ imported only when a model is created or listed.
 Example:
     >>> from repalign.models.sources import SOURCES
     >>> SOURCES.list()
-    ['file', 'hf', 'open_clip', 'timm', 'torchvision', 'zoo']
+    ['dreamsim', 'file', 'hf', 'open_clip', 'timm', 'torchvision', 'zoo']
 """
 
 from __future__ import annotations
 
 from repalign._registry import Registry
 from repalign.models.sources import (
+    dreamsim_source,
     file_source,
     hf_source,
     open_clip_source,
@@ -25,5 +26,6 @@ from repalign.models.sources.base import ModelSource, parse_spec
 __all__ = ["SOURCES", "ModelSource", "parse_spec"]
 
 SOURCES: Registry[ModelSource] = Registry("model source")
-for _module in (torchvision_source, timm_source, open_clip_source, hf_source, file_source, zoo_source):
+for _module in (torchvision_source, timm_source, open_clip_source, hf_source, file_source, zoo_source,
+                dreamsim_source):
     SOURCES.register(_module.SOURCE.name, _module.SOURCE, description=_module.SOURCE.description)
