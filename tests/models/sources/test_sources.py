@@ -117,6 +117,27 @@ def _dreamsim(tmp_path: Path, request: pytest.FixtureRequest):
     return m, lambda x: ref.embed(x)
 
 
+def _harmonized(tmp_path: Path, request: pytest.FixtureRequest):
+    import torchvision
+
+    from repalign.models.sources import harmonized_source
+
+    def small_vgg() -> torch.nn.Module:  # torchvision's VGG class, narrow (vgg16 is 138 M parameters)
+        net = torchvision.models.VGG(torchvision.models.vgg.make_layers([4, "M", 8, "M"]), init_weights=False)
+        net.classifier = torch.nn.Sequential(torch.nn.Linear(8 * 49, 16), torch.nn.ReLU(), torch.nn.Dropout(),
+                                             torch.nn.Linear(16, 5))
+        return net
+
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setitem(harmonized_source.ARCHITECTURES, "vgg16", (small_vgg, "torchvision vgg16", None))
+    monkeypatch.setenv("REPALIGN_HARMONIZED_DIR", str(tmp_path))
+    torch.manual_seed(5)
+    ref = small_vgg().eval()
+    torch.save(ref.state_dict(), tmp_path / "vgg16_harmonized.pt")
+    m = ra.create_model("harmonized:vgg16", device="cpu")
+    return m, lambda x: ref(_normalize(x, *IMAGENET))
+
+
 CASES = {
     "torchvision": _torchvision,
     "timm": _timm,
@@ -125,6 +146,7 @@ CASES = {
     "file": _file,
     "zoo": _zoo,
     "dreamsim": _dreamsim,
+    "harmonized": _harmonized,
 }
 
 

@@ -6,7 +6,7 @@ imported only when a model is created or listed.
 Example:
     >>> from repalign.models.sources import SOURCES
     >>> SOURCES.list()
-    ['dreamsim', 'file', 'hf', 'open_clip', 'timm', 'torchvision', 'zoo']
+    ['dreamsim', 'file', 'harmonized', 'hf', 'open_clip', 'timm', 'torchvision', 'zoo']
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from repalign._registry import Registry
 from repalign.models.sources import (
     dreamsim_source,
     file_source,
+    harmonized_source,
     hf_source,
     open_clip_source,
     timm_source,
@@ -27,5 +28,5 @@ __all__ = ["SOURCES", "ModelSource", "parse_spec"]
 
 SOURCES: Registry[ModelSource] = Registry("model source")
 for _module in (torchvision_source, timm_source, open_clip_source, hf_source, file_source, zoo_source,
-                dreamsim_source):
+                dreamsim_source, harmonized_source):
     SOURCES.register(_module.SOURCE.name, _module.SOURCE, description=_module.SOURCE.description)
