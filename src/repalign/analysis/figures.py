@@ -13,7 +13,7 @@ import pandas as pd
 from repalign._io import atomic_path
 from repalign.analysis.stats import u_shape
 
-__all__ = ["before_after_figure", "scatter_figure"]
+__all__ = ["before_after_figure", "draw_before_after", "scatter_figure"]
 
 
 def _save(fig: Any, path: str | Path) -> list[Path]:
@@ -28,6 +28,35 @@ def _save(fig: Any, path: str | Path) -> list[Path]:
         written.append(target)
     plt.close(fig)
     return written
+
+
+def draw_before_after(table: pd.DataFrame, x: str, ys: Sequence[str], *,
+                      title: str = "before -> after gLocal") -> Any:
+    """The arrow figure of :func:`before_after_figure` as a matplotlib figure (not saved)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    wide = table.pivot_table(index="model", columns="measure", values=["before", "after"], sort=False)
+    fig, axes = plt.subplots(1, len(ys), figsize=(4.6 * len(ys), 4.0), squeeze=False)
+    colours = plt.get_cmap("tab20")
+    for ax, y in zip(axes[0], ys, strict=True):
+        for i, model in enumerate(wide.index):
+            x0, x1 = wide.loc[model, ("before", x)], wide.loc[model, ("after", x)]
+            y0, y1 = wide.loc[model, ("before", y)], wide.loc[model, ("after", y)]
+            c = colours(i % 20)
+            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                        arrowprops={"arrowstyle": "->", "color": c, "lw": 1.2})
+            ax.scatter([x0], [y0], s=10, color=c, label=str(model))
+            ax.scatter([x1], [y1], s=4, color=c, alpha=0.0)  # keeps the arrow head inside the axes
+        ax.set_xlabel(f"{x} (alignment)")
+        ax.set_ylabel(y)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle(f"{title}: dot = before, arrow head = after ({len(wide)} models)", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def before_after_figure(
@@ -51,30 +80,7 @@ def before_after_figure(
     Returns:
         The two paths written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    wide = table.pivot_table(index="model", columns="measure", values=["before", "after"], sort=False)
-    fig, axes = plt.subplots(1, len(ys), figsize=(4.6 * len(ys), 4.0), squeeze=False)
-    colours = plt.get_cmap("tab20")
-    for ax, y in zip(axes[0], ys, strict=True):
-        for i, model in enumerate(wide.index):
-            x0, x1 = wide.loc[model, ("before", x)], wide.loc[model, ("after", x)]
-            y0, y1 = wide.loc[model, ("before", y)], wide.loc[model, ("after", y)]
-            c = colours(i % 20)
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                        arrowprops={"arrowstyle": "->", "color": c, "lw": 1.2})
-            ax.scatter([x0], [y0], s=10, color=c, label=str(model))
-        ax.set_xlabel(f"{x} (alignment)")
-        ax.set_ylabel(y)
-        ax.grid(alpha=0.3)
-        ax.autoscale()
-    axes[0][-1].legend(fontsize=5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.suptitle(f"{title}: dot = before, arrow head = after ({len(wide)} models)", fontsize=10)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _save(draw_before_after(table, x, ys, title=title), path)
 
 
 def scatter_figure(
