@@ -4,10 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The experiment page's jsPsych packages (npm); re-installed when the lock file changes.
+WEB := src/repalign/experiments/web
+WEB_STAMP := $(WEB)/node_modules/.installed
 EXTRAS ?= all
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench browser clean
+.PHONY: demo test lint bench browser web clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,10 +20,21 @@ $(STAMP): pyproject.toml
 	@$(PY) -c "import repalign, torch, torchvision" || (echo "installation into $(VENV) failed" >&2; exit 1)
 	@touch $(STAMP)
 
-demo: $(STAMP)
+$(WEB_STAMP): $(WEB)/package-lock.json $(WEB)/package.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing npm for the experiment page"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null) \
+	  || { echo "npm is missing: install Node.js and npm, then run make web" >&2; exit 1; }; }
+	@echo "installing the experiment page's jsPsych packages (npm ci)"
+	@npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error
+	@touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+
+demo: $(STAMP) $(WEB_STAMP)
 	$(VENV)/bin/repalign demo
 
-test: $(STAMP) browser
+test: $(STAMP) $(WEB_STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -30,7 +44,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done
 
-# Headless Chromium for the report test; installed from Debian's packages when missing.
+# Headless Chromium for the browser tests (report, experiment page); installed from Debian's
+# packages when missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing chromium for the browser test"; \
@@ -38,4 +53,4 @@ browser:
 	  || echo "could not install chromium: the browser test will be skipped" >&2; }
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules

@@ -29,6 +29,7 @@ _ENTRY_POINTS: dict[str, str] = {
     "list_metrics": "repalign.similarity.compare",
     "generate_metamers": "repalign.metamers.generate",
     "MetamerResult": "repalign.metamers.result",
+    "MetamerRecipe": "repalign.metamers.recipe",
     "run_study": "repalign.study.runner",
 }
 _SUBPACKAGES = (

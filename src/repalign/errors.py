@@ -13,6 +13,7 @@ __all__ = [
     "NotFittedError",
     "RepalignError",
     "ShapeError",
+    "SpecError",
     "UnknownNameError",
     "WeightsUnavailableError",
 ]
@@ -47,6 +48,26 @@ class DataFormatError(RepalignError, ValueError):
 
 class ConfigError(RepalignError, ValueError):
     """A study configuration or a combination of options is invalid."""
+
+
+class SpecError(ConfigError):
+    """A spec string does not follow the spec grammar (:mod:`repalign.specs`).
+
+    Attributes:
+        spec: the text that was read.
+        position: index of the offending character (``len(spec)`` when the text ended early).
+        expected: what the grammar allowed there.
+    """
+
+    def __init__(self, spec: str, position: int, expected: str, kind: str = "spec") -> None:
+        self.spec, self.position, self.expected = spec, position, expected
+        found = repr(spec[position]) if position < len(spec) else "the end"
+        what = "spec" if kind == "spec" else f"{kind} spec"
+        super().__init__(
+            f"Cannot read the {what} {spec!r}: expected {expected} at character "
+            f"{position + 1}, found {found}.\n  {spec}\n  {' ' * position}^\n"
+            "Specs are 'name' or 'name:key=value,key=value' (see docs/specs.md)."
+        )
 
 
 class WeightsUnavailableError(RepalignError, FileNotFoundError):

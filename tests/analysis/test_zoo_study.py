@@ -55,8 +55,14 @@ def test_study_tables(study):
     assert {"fewshot_linear_1", "fewshot_linear_3", "clean_acc", "robust_acc_l2", "style"} <= set(t)
     assert len(res.few_shot) == 6 * 2 and set(res.few_shot["n_train"]) == {5, 15}
     assert res.analysis.covar == ["clean_acc"]
-    assert res.analysis.tables["table3"].shape == (4, 3)
-    for f in ("model_table.csv", "alignment.csv", "few_shot.csv", "reference.txt", "figure6.png"):
+    assert res.analysis.tables["table3"].shape == (5, 3)
+    assert "shift_acc" in res.analysis.downstream
+    renditions = [c for c in t if c.startswith("shift_acc_")]
+    assert len(renditions) == 6
+    np.testing.assert_allclose(t["shift_acc"], t[renditions].mean(axis=1))
+    assert t["shift_acc"].between(0, 1).all() and (t["shift_acc"] < t["clean_acc"]).all()
+    for f in ("model_table.csv", "alignment.csv", "few_shot.csv", "reference.txt", "figure6.png",
+              "figure_shift.png"):
         assert (out / f).is_file()
     assert res.reference.startswith("robust-model ensemble (12 zoo models")
 

@@ -22,6 +22,22 @@ def test_ranks_match_scipy_with_ties(rng):
     np.testing.assert_array_equal(C.rank_rows(x).numpy(), ss.rankdata(x.numpy(), axis=1))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_packed_ranks_of_float32_match_scipy(rng, dtype):
+    # the CPU float path: negatives, exact ties, -0.0 tying with 0.0, extremes
+    x = torch.from_numpy(rng.normal(size=(4, 300)).round(1)).to(dtype)
+    x[0, :40] = 0.0
+    x[0, 40:60] = -0.0
+    x[1, :5] = -torch.finfo(dtype).max
+    x[2, :5] = torch.finfo(dtype).max
+    x[3] = 1.5  # one constant row: every rank is the average
+    got = C.rank_rows(x)
+    assert got.dtype == torch.float64
+    ref = ss.rankdata(x.float().numpy(), axis=1)
+    np.testing.assert_array_equal(got.numpy(), ref)
+    np.testing.assert_array_equal(got.numpy(), C.rank_rows(x.double()).numpy())  # torch sort path
+
+
 @pytest.mark.parametrize("statistic", ["spearman", "pearson"])
 def test_rowwise_correlation_matches_scipy(rng, statistic):
     a, b = _tied(rng, (5, 150)), _tied(rng, (5, 150))

@@ -10,7 +10,8 @@ import torch
 from repalign.errors import ConfigError, ShapeError, UnknownNameError
 from repalign.metamers import inits, objectives, optimizers, parametrizations, schedules, stopping
 from repalign.metamers import transforms as T
-from repalign.metamers._spec import parse_spec, spec_name
+from repalign.metamers._spec import spec_name
+from repalign.specs import split_spec
 
 
 def _img(seed=0, shape=(3, 3, 8, 8)):
@@ -18,15 +19,17 @@ def _img(seed=0, shape=(3, 3, 8, 8)):
 
 
 # -- specs -----------------------------------------------------------------------------------
-def test_parse_spec_forms():
-    assert parse_spec("blend:alpha=0.5,name=x") == ("blend", {"alpha": 0.5, "name": "x"})
-    assert parse_spec({"name": "cosine", "min_factor": 0.1}) == ("cosine", {"min_factor": 0.1})
-    assert parse_spec(("step", {"every": 3})) == ("step", {"every": 3})
+def test_split_spec_forms():
+    assert split_spec("blend:alpha=0.5,name=x") == ("blend", {"alpha": 0.5, "name": "x"})
+    assert split_spec({"name": "cosine", "min_factor": 0.1}) == ("cosine", {"min_factor": 0.1})
+    assert split_spec(("step", {"every": 3})) == ("step", {"every": 3})
     assert spec_name(("image", {"image": torch.zeros(2, 1, 3, 3)})) == "image:image=<Tensor(2, 1, 3, 3)>"
-    with pytest.raises(ConfigError, match="key=value"):
-        parse_spec("blend:alpha")
+    assert spec_name("jitter:d=[1,2]") == "jitter:d=[1,2]"
+    # 'blend:alpha' is a name (options start at 'key='): the registry names the close match
+    with pytest.raises(UnknownNameError, match="Did you mean 'blend'"):
+        inits.make_seeds("blend:alpha", _img())
     with pytest.raises(ConfigError, match="needs a 'name' key"):
-        parse_spec({"alpha": 1})
+        split_spec({"alpha": 1})
 
 
 # -- objectives ------------------------------------------------------------------------------

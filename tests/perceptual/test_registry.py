@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from repalign.errors import ConfigError, ShapeError, UnknownNameError
+from repalign.errors import ConfigError, ShapeError, SpecError, UnknownNameError
 from repalign.perceptual import (
     Distance,
     MeanDistance,
@@ -128,8 +128,13 @@ def test_unknown_names_and_malformed_specs():
         get_distance("lpips:alx")
     with pytest.raises(UnknownNameError, match="Valid perceptual distance names"):
         get_distance("psnr")
-    with pytest.raises(ConfigError, match="Malformed mean"):
+    with pytest.raises(SpecError, match=r"expected a name at character 11") as info:
         get_distance("mean(ssim,)")
+    assert info.value.position == 10
+    with pytest.raises(ConfigError, match="needs its distances in parentheses"):
+        get_distance("mean")
+    with pytest.raises(ConfigError, match="Only 'mean' takes parts"):
+        get_distance("ssim(pixel_l2)")
     with pytest.raises(ConfigError, match="must not be empty"):
         get_distance([])
     with pytest.raises(ConfigError, match="must be a name"):
@@ -155,3 +160,14 @@ def test_bad_images_raise_named_errors(pair):
         d(x[0], y[0])
     with pytest.raises(ShapeError, match="share"):
         d.pairwise(x, y[:, :, :16])
+
+
+def test_options_written_in_the_spec(pair):
+    x, y = pair
+    y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    torch.testing.assert_close(get_distance("ms_ssim:levels=1")(x, y), get_distance("ssim")(x, y))
+    mixed = get_distance("mean(ms_ssim, pixel_l2):levels=1")
+    torch.testing.assert_close(mixed.components()[0](x, y), get_distance("ssim")(x, y))
+    assert get_distance("ms_ssim:levels=1") is get_distance("ms_ssim : levels = 1")
+    with pytest.raises(ConfigError, match="given both in the spec"):
+        get_distance("ms_ssim:levels=1", levels=2)

@@ -41,14 +41,14 @@ def test_every_metric_facts_hold(rng, xy, name):
     x, y = xy
     info = METRICS.info(name)
     value = compare(x, y, name)
-    assert info["low"] - 1e-12 <= value <= info["high"] + 1e-12
+    assert info.low - 1e-12 <= value <= info.high + 1e-12
     # self-comparison gives the best value (the maximum of a similarity, 0 for a distance)
-    best = info["high"] if info["type"] == "similarity" else info["low"]
+    best = info.high if info.type == "similarity" else info.low
     assert compare(x, x, name) == pytest.approx(best, abs=1e-7)
     assert compare(y, y, name) == pytest.approx(best, abs=1e-7)
     other = compare(x, rng.normal(size=y.shape), name)
-    assert (other < compare(x, x, name)) if info["type"] == "similarity" else (other > 0)
-    if info["symmetric"]:
+    assert (other < compare(x, x, name)) if info.type == "similarity" else (other > 0)
+    if info.symmetric:
         assert compare(y, x, name) == pytest.approx(value, abs=1e-10)
     # a common permutation of the stimuli changes nothing
     perm = rng.permutation(len(x))
@@ -62,18 +62,18 @@ def test_every_metric_on_matrix_inputs(xy, name):
     x, y = xy
     info = METRICS.info(name)
     value = compare(x, y, name)
-    if info["based_on"] == "rdm":
+    if info.based_on == "rdm":
         dx, dy = rdm(x), rdm(y)
         assert compare(dx, dy, name, kind="dissimilarity") == pytest.approx(value, abs=1e-12)
         assert compare(1 - dx, 1 - dy, name, kind="similarity") == pytest.approx(value, abs=1e-12)
         assert compare(x, 1 - dy, name, kind=("features", "similarity")) == pytest.approx(value, abs=1e-12)
-    if "similarity" in info["accepts"] and info["based_on"] == "features":  # kernels
+    if "similarity" in info.accepts and info.based_on == "features":  # kernels
         assert compare(x @ x.T, y @ y.T, name, kind="similarity") == pytest.approx(value, abs=1e-10)
         assert compare(x, y @ y.T, name, kind=("features", "similarity")) == pytest.approx(value, abs=1e-10)
-    if "dissimilarity" in info["accepts"] and info["based_on"] == "features":
+    if "dissimilarity" in info.accepts and info.based_on == "features":
         assert compare(rdm(x), rdm(y), name, kind="dissimilarity") == pytest.approx(value, abs=1e-10)
         assert compare(rdm(x), y, name, kind=("dissimilarity", "features")) == pytest.approx(value, abs=1e-10)
-    for kind in {"features", "similarity", "dissimilarity"} - set(info["accepts"]):
+    for kind in {"features", "similarity", "dissimilarity"} - set(info.accepts):
         with pytest.raises(ConfigError, match=f"does not accept kind='{kind}'"):
             compare(x @ x.T, y @ y.T, name, kind=kind)
 

@@ -28,7 +28,13 @@ import numpy as np
 from repalign._validation import as_array
 from repalign.errors import ConfigError
 
-__all__ = ["SimulatedTriplets", "distorted_view", "embedding_from_similarity", "simulate_observer"]
+__all__ = [
+    "SimulatedTriplets",
+    "distorted_view",
+    "embedding_from_similarity",
+    "pair_probabilities",
+    "simulate_observer",
+]
 
 _PAIR = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # chosen pair (a, b) then the odd one out
 
@@ -82,10 +88,7 @@ def simulate_observer(
     rng = np.random.default_rng(seed)
     n = len(g)
     items = np.argsort(rng.random((n_triplets, n)), axis=1)[:, :3] if n <= 64 else _draw3(rng, n, n_triplets)
-    a, b, c = g[items[:, 0]], g[items[:, 1]], g[items[:, 2]]
-    s = np.stack([(a * b).sum(1), (a * c).sum(1), (b * c).sum(1)], 1) / temperature
-    p = np.exp(s - s.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
+    p = pair_probabilities(g, items, temperature)
     choice = (rng.random((n_triplets, 1)) > np.cumsum(p, 1)).sum(1).clip(max=2)
     order = _PAIR[choice]
     triplets = np.take_along_axis(items, order, axis=1)
@@ -113,6 +116,29 @@ def embedding_from_similarity(sim: Any) -> np.ndarray:
     vals, vecs = np.linalg.eigh((s + s.T) / 2)
     keep = vals > 1e-9 * max(1.0, float(vals.max()))
     return vecs[:, keep] * np.sqrt(vals[keep])
+
+
+def pair_probabilities(embedding: Any, items: Any, temperature: float = 1.0) -> np.ndarray:
+    """The observer's probabilities of choosing pair (a, b), (a, c), (b, c) as most similar.
+
+    Args:
+        embedding: (N, K) hidden embedding.
+        items: (T, 3) object indices (a, b, c) as shown.
+        temperature: softmax temperature (> 0).
+
+    Returns:
+        (T, 3) probabilities; the odd one out of pair k is ``(c, b, a)[k]``.
+
+    Example:
+        >>> pair_probabilities(np.eye(3) + 1, [[0, 1, 2]]).round(3).tolist()
+        [[0.333, 0.333, 0.333]]
+    """
+    g = np.asarray(embedding, dtype=np.float64)
+    idx = np.asarray(items, dtype=np.int64).reshape(-1, 3)
+    a, b, c = g[idx[:, 0]], g[idx[:, 1]], g[idx[:, 2]]
+    s = np.stack([(a * b).sum(1), (a * c).sum(1), (b * c).sum(1)], 1) / temperature
+    p = np.exp(s - s.max(1, keepdims=True))
+    return p / p.sum(1, keepdims=True)
 
 
 def _draw3(rng: np.random.Generator, n: int, t: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Downstream analysis of alignment (seed 000): few-shot transfer, partial correlation, z²,
-extreme groups, the U-shape test and the paper's tables and figure; out-of-distribution
-detection (seed 001).
+extreme groups, the U-shape test and the paper's tables and figure; the simulation of the
+paper's teacher-student theory (:mod:`repalign.analysis.theory`); out-of-distribution
+detection and the before/after-gLocal table (seed 001).
 
 Example:
     >>> import repalign as ra
@@ -17,6 +18,7 @@ from repalign.analysis.ood import OODResult, detection_metrics, ood_detection, o
 from repalign.analysis.probes import HEADS, few_shot, few_shot_runs, sample_shots
 from repalign.analysis.report import AlignmentAnalysis, analyze_alignment
 from repalign.analysis.stats import Correlation, UShape, partial_corr, u_shape, z2
+from repalign.analysis.theory import TheoryResult, simulate_theory
 from repalign.analysis.zoo_glocal import ZooGLocal, zoo_glocal, zoo_ood
 from repalign.analysis.zoo_study import ZooStudy, reference_names, zoo_study
 
@@ -25,6 +27,7 @@ __all__ = [
     "AlignmentAnalysis",
     "Correlation",
     "OODResult",
+    "TheoryResult",
     "UShape",
     "ZooGLocal",
     "ZooStudy",
@@ -41,6 +44,7 @@ __all__ = [
     "partial_corr",
     "reference_names",
     "sample_shots",
+    "simulate_theory",
     "u_shape",
     "z2",
     "zoo_glocal",

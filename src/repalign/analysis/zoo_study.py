@@ -10,7 +10,9 @@ For every model (trained on digits 0-4) this measures, on the unseen digits 5-9:
 
 then relates the two across models with :func:`~repalign.analysis.analyze_alignment`, with the
 model's clean accuracy on digits 0-4 as the covariate (the role ImageNet top-1 plays in the
-paper) and its robust accuracies as further downstream metrics.
+paper) and as further downstream metrics its robust (PGD) accuracies, the adversarial axis, and
+its accuracy on the held-out digits 0-4 re-drawn in renditions it never trained on
+(``shift_acc``, from ``bundled:digits_shifted``), the domain-shift axis (ImageNet-R's role).
 
 The reference is human data when given: a similarity or dissimilarity matrix over all transfer
 images (``reference=``, a :class:`~repalign.data.SimilarityMatrix` or an array), restricted to
@@ -66,7 +68,8 @@ class ZooStudy:
 
     Attributes:
         model_table: one row per model: name, config fields, ``clean_acc``,
-            ``robust_acc_l2``, ``robust_acc_linf``, ``fewshot_<head>_<n>`` (mean accuracy) and
+            ``robust_acc_l2``, ``robust_acc_linf``, ``shift_acc`` (mean over renditions) and
+            ``shift_acc_<rendition>``, ``fewshot_<head>_<n>`` (mean accuracy) and
             ``included`` (whether the model entered the statistics).
         alignment: one row per model: ``model``, ``pearson``, ``spearman``, ``triplet``.
         few_shot: tidy few-shot results of every model (``model`` column added).
@@ -175,7 +178,8 @@ def zoo_study(
             the statistics (training that collapsed to chance); they stay in ``model_table``
             with ``included = False`` and a warning names them.
         out: folder for ``model_table.csv``, ``alignment.csv``, ``few_shot.csv`` and the
-            analysis tables and figure (None: write nothing).
+            analysis tables and figures (``figure6``: the first few-shot metric;
+            ``figure_shift``: the shifted-digits accuracy) (None: write nothing).
         quiet: hide progress bars.
 
     Returns:
@@ -187,7 +191,7 @@ def zoo_study(
             or is asymmetric.
     """
     from repalign.data.bundled import digits_split
-    from repalign.models.zoo import load_checkpoint, load_zoo_model
+    from repalign.models.zoo import load_checkpoint, load_zoo_model, shift_accuracies
     from repalign.similarity import compare, rsm
 
     folder = Path(folder)
@@ -235,6 +239,7 @@ def zoo_study(
         cfg = meta.get("config", {})
         row: dict[str, Any] = {"model": name, **{c: cfg.get(c) for c in _CONFIG_COLUMNS}}
         row.update({m: meta.get(m) for m in ("clean_acc", "robust_acc_l2", "robust_acc_linf")})
+        row.update(shift_accuracies(model, device=device))
         row["penultimate_dim"] = feats.shape[1]
         for r in fs.itertuples():
             row[f"fewshot_{r.head}_{r.shots}"] = r.mean
@@ -253,7 +258,7 @@ def zoo_study(
             )
     kept = table[table["included"]]
     downstream = [c for c in table.columns if c.startswith("fewshot_")]
-    downstream += ["robust_acc_l2", "robust_acc_linf"]
+    downstream += ["robust_acc_l2", "robust_acc_linf", "shift_acc"]
     first = f"fewshot_{heads[0]}_{min(shots)}"
     analysis = analyze_alignment(
         kept[["model", "clean_acc", *downstream]],
@@ -263,7 +268,11 @@ def zoo_study(
     label = (human[2] if human is not None else
              f"robust-model ensemble ({len(ref_names)} zoo models: mean cosine similarity)")
     if out is not None:
+        from repalign.analysis.figures import scatter_figure
+
         out = Path(out)
+        analysis.files.extend(scatter_figure(analysis.data, analysis.alignment_metrics,
+                                             "shift_acc", out / "figure_shift"))
         for fname, df in (("model_table", table), ("alignment", alignment), ("few_shot", few)):
             atomic_write_text(out / f"{fname}.csv", df.to_csv(index=False))
         atomic_write_text(out / "reference.txt", "".join(f"{s}\n" for s in [label, *ref_names]))

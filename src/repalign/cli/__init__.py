@@ -29,6 +29,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "metamers",
     "align",
     "analyze",
+    "experiment",
+    "theory",
 )
 
 

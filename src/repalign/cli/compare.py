@@ -9,15 +9,17 @@ __all__ = ["register"]
 
 
 def _option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with the value read by the spec grammar (numbers, true/false, lists, words)."""
+    from repalign.errors import SpecError
+    from repalign.specs import parse_value
+
     key, sep, value = text.partition("=")
-    if not sep:
+    if not sep or not key:
         raise argparse.ArgumentTypeError(f"options are KEY=VALUE, received {text!r}")
-    for cast in (int, float):
-        try:
-            return key, cast(value)
-        except ValueError:
-            pass
-    return key, {"true": True, "false": False}.get(value.lower(), value)
+    try:
+        return key, parse_value(value, f"--option {key}")
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _metric_options(metrics: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -28,7 +30,7 @@ def _metric_options(metrics: list[str], options: dict[str, Any]) -> dict[str, di
     from repalign.errors import ConfigError
     from repalign.similarity.compare import METRICS
 
-    allowed = {m: set(METRICS.info(m).get("options") or ()) for m in metrics}
+    allowed = {m: set(METRICS.info(METRICS.parse(m)[0]).options or ()) for m in metrics}
     unused = sorted(set(options) - set().union(*allowed.values()))
     if unused:
         offered = {m: sorted(a) for m, a in allowed.items()}

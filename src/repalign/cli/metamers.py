@@ -24,13 +24,15 @@ def _handler(args: argparse.Namespace) -> int:
         "init": args.init, "regularizer": args.regularizer, "parametrization": args.parametrization,
         "transforms": args.transforms, "optimizer": args.optimizer, "lr": args.lr,
         "schedule": args.schedule, "steps": args.steps, "stop": args.stop, "keep": args.keep,
-        "check_every": args.check_every,
+        "check_every": args.check_every, "precision": args.precision,
     }.items() if v is not None}
     layers = args.layers if args.layers else None
     res = ra.generate_metamers(
-        models, targets, layers, preset=args.preset, repeats=args.repeats, null_stimuli=null,
+        models, targets, layers, args.preset, repeats=args.repeats, null_stimuli=null,
         same_label=args.same_label, batch_size=args.batch_size, seed=args.seed,
-        device=args.device, amp=args.amp, quiet=args.quiet, **options,
+        device=args.device, amp=args.amp, checkpoint=args.checkpoint,
+        checkpoint_every=args.checkpoint_every, channels_last=args.channels_last or None,
+        quiet=args.quiet, **options,
     )
     out = res.save(args.out, png=not args.no_png)
     if not args.no_figure:
@@ -57,7 +59,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("stimuli", metavar="STIMULI")
     p.add_argument("--layers", nargs="+", metavar="LAYER",
                    help="layer names ('a+b' for several at once); default: the model's defaults")
-    p.add_argument("--preset", default="fast", help="fast (default), feather or nanda")
+    p.add_argument("--preset", "--recipe", dest="preset", default="fast",
+                   help="named recipe: fast (default), feather or nanda")
     p.add_argument("--out", required=True, help="output folder (result.npz/json, PNGs, figure)")
     p.add_argument("--n", type=int, default=8, help="number of targets (first N stimuli; 0 = all; default 8)")
     p.add_argument("--null", help="stimuli for the criterion's null (default: STIMULI)")
@@ -76,7 +79,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", dest="batch_size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda or auto (default)")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
+    p.add_argument("--amp", action="store_true", help="old spelling of --precision bf16 (CUDA)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                   help="autocast of the optimisation's forwards (the criterion stays fp32)")
+    p.add_argument("--channels-last", dest="channels_last", action="store_true",
+                   help="channels_last memory format (faster convolutions on GPUs)")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="checkpoint folder: a killed run started again with the same arguments "
+                   "resumes from its last snapshot")
+    p.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, default=100,
+                   help="steps between snapshots (default 100)")
     p.add_argument("--no-png", action="store_true", help="do not write per-image PNGs")
     p.add_argument("--no-figure", action="store_true", help="do not draw the overview figure")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

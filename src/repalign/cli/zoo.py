@@ -99,7 +99,8 @@ def _sweep(args: argparse.Namespace) -> int:
     n_u = int(res.u_shapes["is_u"].sum())
     print(f"\n{n_u} of {len(res.u_shapes)} (downstream, alignment) pairs show a significant U-shape")
     if args.analysis_out:
-        print(f"tables, model table and figure written to {args.analysis_out}")
+        print(f"tables, model table and figures (figure6: few-shot, figure_shift: shifted digits) "
+              f"written to {args.analysis_out}")
     return 0
 
 

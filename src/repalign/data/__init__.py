@@ -1,6 +1,7 @@
 """repalign.data."""
 
 from repalign.data.bundled import DigitsSplit, bundled_names, digits_split
+from repalign.data.imagenet_variants import load_imagenet_variant, variant_accuracy
 from repalign.data.loaders import load_stimuli
 from repalign.data.similarity_matrix import SimilarityMatrix, load_similarity_matrix
 from repalign.data.stimuli import Stimuli
@@ -15,10 +16,12 @@ __all__ = [
     "TwoAFCSet",
     "bundled_names",
     "digits_split",
+    "load_imagenet_variant",
     "load_similarity_matrix",
     "load_stimuli",
     "load_triplets",
     "load_two_afc",
     "two_afc_agreement",
     "two_afc_score",
+    "variant_accuracy",
 ]

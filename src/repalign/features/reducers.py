@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -38,7 +39,16 @@ __all__ = ["REDUCERS", "Reducer", "apply_reducer", "reducer_id"]
 
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 
-REDUCERS: Registry[Reducer] = Registry("reducer")
+
+
+@dataclass(frozen=True)
+class ReducerInfo:
+    """A reducer's metadata: the layer-output ranks it takes (``"any"``, or e.g. ``(3,)``)."""
+
+    ranks: tuple[int, ...] | str
+
+
+REDUCERS: Registry[Reducer, ReducerInfo] = Registry("reducer", ReducerInfo)
 
 
 def _need_rank(name: str, x: torch.Tensor, ranks: tuple[int, ...], hint: str) -> None:
@@ -104,7 +114,7 @@ def reducer_id(reducer: str | Reducer) -> str:
         return reducer
     name = f"{getattr(reducer, '__module__', '?')}.{getattr(reducer, '__qualname__', repr(reducer))}"
     try:
-        code = inspect.getsource(reducer)  # type: ignore[arg-type]
+        code = inspect.getsource(reducer)
     except (OSError, TypeError):
         code = ""
     return f"custom:{name}:{hash_params(code)[:16]}"

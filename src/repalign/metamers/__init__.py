@@ -6,8 +6,11 @@ Generation is assembled from registries of small pieces; each accepts a name (wi
 - objectives (:mod:`.objectives`), regularizers and loss presets (:mod:`.regularizers`,
   composable :class:`~repalign.metamers.terms.Term` s), parametrizations (:mod:`.parametrizations`),
   transforms (:mod:`.transforms`), starting points (:mod:`.inits`), optimizers
-  (:mod:`.optimizers`), schedules (:mod:`.schedules`), stopping rules (:mod:`.stopping`), recipes
-  (:mod:`.presets`), and the metamer criterion (:mod:`.criterion`).
+  (:mod:`.optimizers`), schedules (:mod:`.schedules`), stopping rules (:mod:`.stopping`), and the
+  metamer criterion (:mod:`.criterion`).
+- a :class:`~repalign.metamers.recipe.MetamerRecipe` holds one choice of each; the named recipes
+  are ``recipes.fast``, ``recipes.feather``, ``recipes.nanda`` (:mod:`.presets`).
+- runs are checkpointed and resumed mid-optimisation (:mod:`.checkpoint`).
 
 Example:
     >>> import repalign as ra
@@ -38,6 +41,8 @@ _NAMES: dict[str, str] = {
     "list_stops": "stopping",
     "list_presets": "presets",
     "get_preset": "presets",
+    "recipes": "presets",
+    "MetamerRecipe": "recipe",
     "null_distribution": "criterion",
     "rowwise_correlation": "criterion",
 }

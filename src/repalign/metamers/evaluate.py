@@ -23,7 +23,25 @@ from repalign.metamers.plan import Plan
 from repalign.models.model import Model
 from repalign.models.taps import LayerTaps
 
-__all__ = ["ActiveSet", "Criterion", "evaluate", "feature_criterion", "forward_model", "quantize"]
+__all__ = [
+    "FP32", "ActiveSet", "Criterion", "Numerics", "evaluate", "feature_criterion", "forward_model",
+    "quantize",
+]
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """How forwards run: ``dtype`` of the autocast (None: float32) and the memory format."""
+
+    dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    def exact(self) -> Numerics:
+        """The same memory format in float32 (the criterion is always judged in float32)."""
+        return Numerics(None, self.channels_last)
+
+
+FP32 = Numerics()
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -41,10 +59,15 @@ class Criterion:
 
 
 def forward_model(
-    model: Model, x: torch.Tensor, layers: list[str], *, logits: bool = False, amp: bool = False
+    model: Model, x: torch.Tensor, layers: list[str], *, logits: bool = False,
+    numerics: Numerics = FP32,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """Activations of ``layers`` (early exit) or, with ``logits``, a full forward giving both."""
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+    """Activations of ``layers`` (early exit) or, with ``logits``, a full forward giving both;
+    under ``numerics``' autocast dtype and memory format."""
+    if numerics.channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ctx = (torch.autocast(x.device.type, dtype=numerics.dtype) if numerics.dtype is not None
+           else nullcontext())
     with ctx:
         if not logits:
             return model.features(x, layers), None
@@ -139,7 +162,7 @@ def evaluate(
     target_feats: dict[tuple[int, str], torch.Tensor],
     objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     *,
-    amp: bool = False,
+    numerics: Numerics = FP32,
     criterion: Criterion | None = None,
     ref_labels: dict[int, torch.Tensor] | None = None,
     target_z: dict[tuple[int, str], torch.Tensor] | None = None,
@@ -162,7 +185,8 @@ def evaluate(
             continue
         sel = act.sel[u]
         xu = x if sel is None else x.index_select(0, sel)
-        feats, logits = forward_model(model, xu, act.layers[u], logits=need_logits, amp=amp)
+        feats, logits = forward_model(model, xu, act.layers[u], logits=need_logits,
+                                      numerics=numerics)
         w = act.tap_w[u]
         d: torch.Tensor | None = None
         for k, layer in enumerate(act.layers[u]):

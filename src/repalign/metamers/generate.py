@@ -1,11 +1,12 @@
 """:func:`generate_metamers`: model metamers / identically represented inputs, batched.
 
-Every choice is a registry name (with ``":key=value"`` options) or a callable; a preset fills
-the options not given. See ``docs/metamers.md`` for the recipes and measured speed-ups.
+A :class:`~repalign.metamers.recipe.MetamerRecipe` (or a preset's name) says how; keywords
+override its fields. Runs can be checkpointed and resumed mid-optimisation (``checkpoint=``).
+See ``docs/metamers.md`` for the recipes and measured speed-ups.
 """
-
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import warnings
@@ -17,32 +18,33 @@ import numpy as np
 import torch
 
 from repalign._device import resolve_device
+from repalign._hashing import hash_array
 from repalign._validation import check_images
 from repalign.errors import ConfigError, ShapeError
-from repalign.metamers._spec import check_options, parse_spec, spec_name
-from repalign.metamers.criterion import STATISTICS, null_distribution, threshold_from_null
+from repalign.metamers._spec import spec_name
+from repalign.metamers.checkpoint import RunCheckpoint
+from repalign.metamers.criterion import null_distribution, threshold_from_null
 from repalign.metamers.evaluate import ActiveSet, Criterion, describe_models
 from repalign.metamers.inits import make_seeds
-from repalign.metamers.loop import LoopConfig, run_batch
-from repalign.metamers.objectives import get_objective
-from repalign.metamers.optimizers import get_optimizer
-from repalign.metamers.parametrizations import get_parametrization
+from repalign.metamers.loop import BatchOutcome, LoopConfig, run_batch
 from repalign.metamers.plan import Plan, build_plan
-from repalign.metamers.presets import get_preset
-from repalign.metamers.regularizers import build_loss
+from repalign.metamers.recipe import MetamerRecipe, as_recipe, criterion_options
+from repalign.metamers.resolve import LEGACY, apply_overrides, loop_config
 from repalign.metamers.result import MetamerResult
-from repalign.metamers.schedules import get_schedule
-from repalign.metamers.stopping import STOPS, get_stop
-from repalign.metamers.transforms import build_transforms
+from repalign.specs import split_spec
 
-__all__ = ["generate_metamers"]
+__all__ = ["OPTION_NAMES", "generate_metamers"]
 
 log = logging.getLogger(__name__)
 
-_OPTIONS = (
-    "init", "regularizer", "parametrization", "transforms", "objective", "optimizer", "lr",
-    "schedule", "steps", "stop", "keep", "check_every",
+_RUN_OPTIONS = (
+    "null_stimuli", "repeats", "combine", "model_weights", "batch_size", "seed", "device",
+    "cache_dir", "checkpoint", "checkpoint_every", "quiet",
 )
+#: every keyword generate_metamers takes besides models, targets and layers
+OPTION_NAMES = tuple(sorted(
+    {*_RUN_OPTIONS, *LEGACY, "recipe", "preset", *(set(MetamerRecipe.model_fields) - {"name"})}
+))
 
 
 def _targets(targets: Any) -> tuple[torch.Tensor, list[str], np.ndarray]:
@@ -56,13 +58,21 @@ def _targets(targets: Any) -> tuple[torch.Tensor, list[str], np.ndarray]:
 
 
 @contextmanager
-def _frozen_models(models: Sequence[torch.nn.Module], device: torch.device) -> Any:
-    """Models on ``device`` in eval mode with parameter gradients off; modes restored after."""
+def _frozen_models(
+    models: Sequence[Any], device: torch.device, recipe: MetamerRecipe
+) -> Any:
+    """Models on ``device`` in eval mode with parameter gradients off, in channels_last memory
+    format and compiled when the recipe asks; modes, format and compilation undone after."""
     modes = [m.training for m in models]
     grads = [(p, p.requires_grad) for m in models for p in m.parameters()]
     try:
         for m in models:
             m.to(device).eval()
+            if recipe.channels_last:
+                m.to(memory_format=torch.channels_last)
+            if recipe.compile:  # in place: the layer names (and hooks) stay those of the network
+                backend = recipe.compile if isinstance(recipe.compile, str) else "inductor"
+                m.network.compile(backend=backend)
         for p, _ in grads:
             p.requires_grad_(False)
         yield
@@ -71,33 +81,10 @@ def _frozen_models(models: Sequence[torch.nn.Module], device: torch.device) -> A
             p.requires_grad_(flag)
         for m, mode in zip(models, modes, strict=True):
             m.train(mode)
-
-
-def _check_options(o: dict[str, Any], batch_size: int, combine: str, quantile: float) -> None:
-    for name in ("steps", "check_every"):
-        if not isinstance(o[name], (int, np.integer)) or isinstance(o[name], bool) or o[name] < 1:
-            raise ConfigError(f"{name} must be a positive integer, received {o[name]!r}.")
-    if not isinstance(o["lr"], (int, float)) or o["lr"] <= 0:
-        raise ConfigError(f"lr must be a positive number, received {o['lr']!r}.")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer, received {batch_size!r}.")
-    if o["keep"] not in ("last", "best"):
-        raise ConfigError(f"keep must be 'last' or 'best', received {o['keep']!r}.")
-    if combine not in ("mean", "max"):
-        raise ConfigError(f"combine must be 'mean' or 'max', received {combine!r}.")
-    if not 0 < quantile <= 1:
-        raise ConfigError(f"quantile must be in (0, 1], received {quantile}.")
-
-
-def _check_optimizer(factory: Any, name: Any, lr: float, kwargs: dict[str, Any]) -> None:
-    """Build the optimizer once on a dummy parameter: options it does not take raise here."""
-    check_options(factory, "optimizer", name, [], lr=lr, **kwargs)
-    try:
-        factory([torch.zeros(1, 1, requires_grad=True)], lr=lr, **kwargs)
-    except TypeError as exc:  # factories that pass **options on to torch.optim
-        raise ConfigError(
-            f"Bad options {kwargs} for optimizer {spec_name(name)!r}: {exc}."
-        ) from None
+            if recipe.channels_last:
+                m.to(memory_format=torch.contiguous_format)
+            if recipe.compile:
+                m.network._compiled_call_impl = None
 
 
 def _same_label_mode(same_label: Any, labels: np.ndarray, plan: Plan, images: torch.Tensor) -> Any:
@@ -136,36 +123,20 @@ def generate_metamers(
     models: Any,
     targets: Any,
     layers: Any = None,
+    recipe: Any = None,
     *,
-    preset: str = "fast",
-    init: Any = None,
-    regularizer: Any = None,
-    parametrization: Any = None,
-    transforms: Any = None,
-    objective: Any = None,
-    optimizer: Any = None,
-    lr: float | None = None,
-    schedule: Any = None,
-    steps: int | None = None,
-    stop: Any = None,
-    keep: str | None = None,
-    check_every: int | None = None,
+    null_stimuli: Any = None,
     repeats: int = 1,
     combine: str = "mean",
     model_weights: Sequence[float] | None = None,
-    null_stimuli: Any = None,
-    statistic: str = "spearman",
-    quantile: float = 1.0,
-    null_pairs: int | None = None,
-    same_label: bool | str = False,
-    quantize: bool = True,
     batch_size: int = 64,
     seed: int = 0,
     device: Any = None,
-    amp: bool = False,
-    history_every: int | None = None,
     cache_dir: Any = None,
+    checkpoint: Any = None,
+    checkpoint_every: int = 100,
     quiet: bool = False,
+    **overrides: Any,
 ) -> MetamerResult:
     """Generate metamers: images that ``models`` represent like ``targets`` at ``layers``.
 
@@ -179,41 +150,28 @@ def generate_metamers(
         layers: a layer name, ``"a+b"`` (several layers averaged), a list of those (one metamer
             per entry), a mapping ``{model spec or index: layer}`` for models with different
             layer names, or None for each model's ``meta["default_layers"]``.
-        preset: ``"fast"`` (default), ``"feather"`` or ``"nanda"``; fills options left None.
-        init: starting point (``"other"``: another natural image, drawn from ``null_stimuli`` when
-            given, else from the other targets; ``"noise"``, ``"blend:alpha=0.5"``,
-            ``("image", {"image": x})``, ...).
-        regularizer: ``"none"``, ``"human_leaning"``, ``"adversarial"``, ``"seed_anchored"``,
-            an image regularizer (``"total_variation:weight=1e-4"``), ``{name: weight}``, or a
-            :class:`~repalign.metamers.terms.Term`.
-        parametrization: ``"pixel"``, ``"sigmoid"``, ``"fourier"``.
-        transforms: None, ``"robust"``, ``"robust_small"`` or a list like ``["jitter:d=4"]``;
-            applied to the representation term only.
-        objective: ``"normalized_l2"``, ``"cosine"``, ``"mse"`` or a callable.
-        optimizer: ``"normalized_gd"``, ``"sgd"``, ``"sgd_momentum"``, ``"adam"`` or a factory.
-        lr: base learning rate (step size).
-        schedule: ``"constant"``, ``"halving"``, ``"cosine"``, ``"step"``, ``"plateau"``.
-        steps: maximum number of steps.
-        stop: ``"fixed"``, ``"threshold:tau=0.01"``, ``"plateau"``, ``"criterion"``.
-        keep: ``"last"`` or ``"best"`` (lowest loss) iterate.
-        check_every: steps between checks of the criterion and the stopping rule.
+        recipe: a :class:`~repalign.metamers.recipe.MetamerRecipe`, a preset name (``"fast"``,
+            the default; ``"feather"``, ``"nanda"``) or a mapping of recipe fields.
+        null_stimuli: natural images for the criterion's null (default: the targets); ``"other"``
+            starts are drawn from them too.
         repeats: random starting points per target and layer.
         combine: ``"mean"`` or ``"max"`` of the per-model distances of a joint group.
         model_weights: one positive weight per distinct model (joint groups).
-        null_stimuli: natural images for the criterion's null (default: the targets).
-        statistic: ``"spearman"`` (default) or ``"pearson"``.
-        quantile: 1.0 compares with the null's maximum; lower values with that quantile.
-        null_pairs: None for all pairs of ``null_stimuli``, else that many random pairs.
-        same_label: also require the generator's label of the metamer to equal its label of the
-            target (``True``/``"predicted"``, Feather's check) or the target's label (``"true"``).
-        quantize: judge and return 8-bit images (rounded), as saved PNGs hold.
         batch_size: rows optimised together.
         seed: seeds the starting points, transforms and random null pairs.
         device: ``"auto"``/None, ``"cpu"``, ``"cuda"``; models are moved there.
-        amp: bfloat16 autocast of the forward passes (CUDA only).
-        history_every: steps between loss-history samples (default: about 200 samples).
         cache_dir: folder for the on-disk cache of null distributions.
+        checkpoint: folder of the run's checkpoint. Finished batches are stored there and the
+            batch in progress every ``checkpoint_every`` steps; calling again with the same
+            arguments skips finished batches and continues the unfinished one from its last
+            snapshot, ending with the result of an uninterrupted run.
+        checkpoint_every: steps between snapshots of the batch in progress.
         quiet: no progress bar.
+        **overrides: recipe fields that replace the recipe's (``steps=500``,
+            ``optimizer="sgd:momentum=0.5"``, ``precision="bf16"``, ...; see
+            :class:`~repalign.metamers.recipe.MetamerRecipe`), and the keywords of earlier
+            versions: ``preset`` (= ``recipe``), ``statistic``, ``quantile``, ``null_pairs``,
+            ``same_label`` (enter ``criterion``), ``amp=True`` (= ``precision="bf16"``, CUDA).
 
     Returns:
         A :class:`MetamerResult` with one row per metamer.
@@ -222,25 +180,80 @@ def generate_metamers(
         >>> import repalign as ra                                   # doctest: +SKIP
         >>> model = ra.create_model("zoo:cnn_standard_s0")          # doctest: +SKIP
         >>> stim = ra.load_stimuli("bundled:digits")                # doctest: +SKIP
-        >>> res = ra.generate_metamers(model, stim.subset(range(8)), layers="features.4",
-        ...                            null_stimuli=stim)           # doctest: +SKIP
+        >>> res = ra.generate_metamers(model, stim.subset(range(8)), "features.4",
+        ...                            recipe="fast", null_stimuli=stim)  # doctest: +SKIP
         >>> res.success.mean(), res.steps_to_success               # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    opts = get_preset(preset)
-    given = dict(zip(_OPTIONS, (init, regularizer, parametrization, transforms, objective,
-                                optimizer, lr, schedule, steps, stop, keep, check_every),
-                     strict=True))
-    opts.update({k: v for k, v in given.items() if v is not None})
-    _check_options(opts, batch_size, combine, quantile)
-    if statistic not in STATISTICS:
-        raise ConfigError(f"statistic must be one of {STATISTICS}, received {statistic!r}.")
+    preset = overrides.pop("preset", None)
+    if preset is not None and recipe is not None:
+        raise ConfigError(f"Give the recipe once: recipe={spec_name(recipe)!r} and "
+                          f"preset={preset!r} (preset= is the old spelling of recipe=).")
     dev = resolve_device(device)
-    if amp and dev.type != "cuda":
-        raise ConfigError(f"amp=True needs a CUDA device, but generation runs on {dev}; drop amp.")
+    rec = apply_overrides(as_recipe(recipe if recipe is not None else (preset or "fast")),
+                          overrides, dev)
+    _check_run(batch_size, combine, checkpoint_every)
+    statistic, crit_opts = criterion_options(rec.criterion)
 
     images, ids, labels = _targets(targets)
     plan = build_plan(models, images.shape[0], layers, repeats=repeats, model_weights=model_weights)
+    null_images = _null_images(plan, images, null_stimuli)
+    cfg = loop_config(rec, images[:1], combine=combine, quiet=quiet,
+                      checkpoint_every=checkpoint_every if checkpoint is not None else None)
+    n_t = images.shape[0]
+    init_name, init_kw = split_spec(rec.init, "init")
+    if init_name == "other" and "pool" not in init_kw and null_stimuli is not None:
+        init_kw["pool"] = null_images  # other natural images: the null's stimuli
+    seeds_all = make_seeds((init_name, init_kw), images.repeat(repeats, 1, 1, 1), seed=seed)
+
+    run_info = {"recipe": rec.describe(), "repeats": repeats, "combine": combine,
+                "model_weights": model_weights, "batch_size": batch_size, "seed": seed,
+                "models": describe_models(plan.models)}
+    ck = None
+    if checkpoint is not None:
+        ck = RunCheckpoint(checkpoint, {
+            **run_info, "rows": [[plan.generator_label(r), plan.layer_label(r)]
+                                 for r in range(len(plan))],
+            "targets": hash_array(images), "null": hash_array(null_images)})
+    with _frozen_models(plan.models, dev, rec):
+        mode = _same_label_mode(crit_opts["same_label"], labels, plan, images)
+        crit, shown = _criterion(plan, null_images, statistic, crit_opts["quantile"],
+                                 crit_opts["null_pairs"], seed, cache_dir, mode)
+        outs: list[BatchOutcome] = []
+        for b, start in enumerate(range(0, len(plan), batch_size)):
+            done = ck.finished(b) if ck is not None else None
+            if done is None:
+                rows = np.arange(start, min(len(plan), start + batch_size))
+                t_idx = torch.as_tensor(plan.target[rows])
+                s_idx = torch.as_tensor(plan.repeat[rows] * n_t + plan.target[rows])
+                done = run_batch(
+                    ActiveSet(plan, rows, combine, dev), images[t_idx].to(dev),
+                    seeds_all[s_idx].to(dev), torch.as_tensor(labels[plan.target[rows]], device=dev),
+                    cfg, crit, seed=seed + start,
+                    resume=ck.state(b) if ck is not None else None,
+                    save=functools.partial(ck.save_state, b) if ck is not None else None,
+                )
+                if done.resumed_from:
+                    log.info("batch %d resumed at step %d", b, done.resumed_from)
+                if ck is not None:
+                    ck.save_finished(b, done)
+            outs.append(done)
+    return _result(plan, outs, images, ids, labels, rec, cfg, run_info, {
+        "statistic": statistic, **crit_opts, "same_label": mode,
+        "null_images": int(null_images.shape[0]), "thresholds": shown, "device": str(dev),
+        "amp": rec.precision != "fp32", "history_every": cfg.history_every,
+    }, time.perf_counter() - t0)
+
+
+def _check_run(batch_size: Any, combine: str, checkpoint_every: Any) -> None:
+    for name, value in (("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, received {value!r}.")
+    if combine not in ("mean", "max"):
+        raise ConfigError(f"combine must be 'mean' or 'max', received {combine!r}.")
+
+
+def _null_images(plan: Plan, images: torch.Tensor, null_stimuli: Any) -> torch.Tensor:
     shapes = {m.input_size for m in plan.models}
     for m in plan.models:
         check_images(images, f"targets for {m.spec}", channels=m.input_size[0])
@@ -255,67 +268,21 @@ def generate_metamers(
     if null_images.shape[0] < 15:
         warnings.warn(f"The criterion's null comes from only {null_images.shape[0]} natural "
                       "images; pass null_stimuli=... (e.g. the whole stimulus set) for a stricter "
-                      "threshold.", stacklevel=2)
+                      "threshold.", stacklevel=3)
+    return null_images
 
-    name_o, kw_o = parse_spec(opts["optimizer"], "optimizer")
-    name_s, kw_s = parse_spec(opts["schedule"], "schedule")
-    name_p, kw_p = parse_spec(opts["parametrization"], "parametrization")
-    name_st, kw_st = parse_spec(opts["stop"], "stop")
-    loss = build_loss(opts["regularizer"])
-    cfg = LoopConfig(
-        steps=int(opts["steps"]), lr=float(opts["lr"]),
-        optimizer=get_optimizer(name_o), optimizer_kwargs=kw_o,
-        schedule=get_schedule(name_s), schedule_kwargs=kw_s,
-        parametrization=get_parametrization(name_p), parametrization_kwargs=kw_p,
-        objective=get_objective(opts["objective"]), loss=loss,
-        transforms=build_transforms(opts["transforms"]),
-        stop=get_stop(name_st), stop_kwargs=kw_st,
-        check_every=int(opts["check_every"]), keep=opts["keep"], combine=combine,
-        history_every=int(history_every or max(1, int(opts["steps"]) // 200)),
-        amp=amp, quantize=quantize, seed=seed, quiet=quiet,
-        prescreen=isinstance(name_st, str) and not STOPS.info(name_st)["uses_distance"],
-    )
-    # validate every piece's options before any work
-    check_options(cfg.schedule, "schedule", name_s, cfg.steps, **kw_s)
-    cfg.schedule(cfg.steps, **kw_s)
-    check_options(cfg.stop, "stop", name_st, 1, **kw_st)
-    cfg.stop(1, **kw_st)
-    check_options(cfg.parametrization, "parametrization", name_p, images[:1], **kw_p)
-    _check_optimizer(cfg.optimizer, name_o, cfg.lr, kw_o)
-    n_t = images.shape[0]
-    init_name, init_kw = parse_spec(opts["init"], "init")
-    if init_name == "other" and "pool" not in init_kw and null_stimuli is not None:
-        init_kw["pool"] = null_images  # other natural images: the null's stimuli
-    seeds_all = make_seeds((init_name, init_kw), images.repeat(repeats, 1, 1, 1), seed=seed)
 
-    with _frozen_models(plan.models, dev):
-        mode = _same_label_mode(same_label, labels, plan, images)
-        crit, shown = _criterion(plan, null_images, statistic, quantile, null_pairs, seed,
-                                 cache_dir, mode)
-        outs, steps_run = [], []
-        for start in range(0, len(plan), batch_size):
-            rows = np.arange(start, min(len(plan), start + batch_size))
-            act = ActiveSet(plan, rows, combine, dev)
-            t_idx = torch.as_tensor(plan.target[rows])
-            s_idx = torch.as_tensor(plan.repeat[rows] * n_t + plan.target[rows])
-            cfg.seed = seed + start
-            out = run_batch(act, images[t_idx].to(dev), seeds_all[s_idx].to(dev),
-                            torch.as_tensor(labels[plan.target[rows]], device=dev), cfg, crit)
-            outs.append(out)
-            steps_run.append(out.steps_run)
-    cfg.seed = seed
-
+def _result(
+    plan: Plan, outs: list[BatchOutcome], images: torch.Tensor, ids: list[str],
+    labels: np.ndarray, rec: MetamerRecipe, cfg: LoopConfig, run_info: dict[str, Any],
+    extra: dict[str, Any], wall_time: float,
+) -> MetamerResult:
     n_rows = len(plan)
+    described = rec.describe()
     config = {
-        "preset": preset, **{k: spec_name(v) if v is not None else None for k, v in opts.items()
-                             if k not in ("lr", "steps", "check_every")},
-        "lr": cfg.lr, "steps": cfg.steps, "check_every": cfg.check_every, "loss": loss.name,
-        "repeats": repeats, "combine": combine, "model_weights": model_weights,
-        "statistic": statistic, "quantile": quantile, "null_pairs": null_pairs,
-        "null_images": int(null_images.shape[0]), "thresholds": shown, "same_label": mode,
-        "quantize": quantize, "batch_size": batch_size, "seed": seed, "device": str(dev),
-        "amp": amp, "steps_run": steps_run, "models": describe_models(plan.models),
-        "history_every": cfg.history_every,
+        "preset": rec.name, **{k: v for k, v in described.items() if k != "name"},
+        "loss": cfg.loss.name, **run_info, **extra,
+        "steps_run": [o.steps_run for o in outs], "resumed_from": [o.resumed_from for o in outs],
     }
     return MetamerResult(
         images=torch.cat([o.images for o in outs]),
@@ -325,15 +292,15 @@ def generate_metamers(
         target_labels=labels[plan.target],
         generators=[plan.generator_label(r) for r in range(n_rows)],
         layers=[plan.layer_label(r) for r in range(n_rows)],
-        inits=[spec_name(opts["init"])] * n_rows,
-        regularizers=[spec_name(opts["regularizer"])] * n_rows,
-        optimizers=[spec_name(opts["optimizer"])] * n_rows,
+        inits=[spec_name(rec.init)] * n_rows,
+        regularizers=[spec_name(rec.regularizer)] * n_rows,
+        optimizers=[spec_name(rec.optimizer)] * n_rows,
         repeats=plan.repeat,
         final_distance=np.concatenate([o.final_distance for o in outs]),
         success=np.concatenate([o.success for o in outs]),
         steps_to_success=np.concatenate([o.steps_to_success for o in outs]),
         history={"step": np.arange(0, cfg.steps, cfg.history_every),
                  "loss": np.concatenate([o.history_loss for o in outs], axis=1)},
-        wall_time=time.perf_counter() - t0,
+        wall_time=wall_time,
         config=config,
     )

@@ -31,15 +31,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 from repalign._validation import check_images
 from repalign.errors import ConfigError, ShapeError
-from repalign.metamers._spec import check_options, parse_spec
+from repalign.metamers._spec import check_options
+from repalign.specs import split_spec
 
 __all__ = ["INITS", "list_inits", "make_seeds"]
 
 Init = Callable[..., torch.Tensor]
-INITS: Registry[Init] = Registry("init")
+INITS: Registry[Init, Summary] = Registry("init", Summary)
 
 
 def _normal(t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -153,7 +154,7 @@ def make_seeds(spec: Any, targets: torch.Tensor, *, seed: int = 0) -> torch.Tens
     Raises:
         ConfigError: a starting image equals its target, or the options are invalid.
     """
-    name, kwargs = parse_spec(spec, "init")
+    name, kwargs = split_spec(spec, "init")
     fn = INITS.get(name)
     t = targets.detach().to("cpu", torch.float32)
     # a stream of its own, so that seed=0 does not reproduce torch.manual_seed(0) draws

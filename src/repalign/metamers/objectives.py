@@ -17,12 +17,12 @@ from collections.abc import Callable
 
 import torch
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 
 __all__ = ["OBJECTIVES", "get_objective", "list_objectives"]
 
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-OBJECTIVES: Registry[Objective] = Registry("objective")
+OBJECTIVES: Registry[Objective, Summary] = Registry("objective", Summary)
 _EPS = 1e-12
 
 
@@ -30,7 +30,8 @@ _EPS = 1e-12
 def normalized_l2(f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Relative L2 distance of flattened activations: (N, ...) x (N, ...) -> (N,)."""
     diff = torch.linalg.vector_norm((f - t).flatten(1), dim=1)
-    return diff / torch.linalg.vector_norm(t.flatten(1), dim=1).clamp_min(_EPS)
+    rel: torch.Tensor = diff / torch.linalg.vector_norm(t.flatten(1), dim=1).clamp_min(_EPS)
+    return rel
 
 
 @OBJECTIVES.register("cosine", summary="1 - cosine similarity of flattened activations")

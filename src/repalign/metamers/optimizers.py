@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 
 __all__ = ["OPTIMIZERS", "NormalizedGD", "get_optimizer", "list_optimizers"]
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
-OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
+OPTIMIZERS: Registry[OptimizerFactory, Summary] = Registry("optimizer", Summary)
 
 
 class NormalizedGD(torch.optim.Optimizer):
@@ -44,7 +44,7 @@ class NormalizedGD(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "eps": eps})
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             for p in group["params"]:

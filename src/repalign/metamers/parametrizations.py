@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 
 __all__ = [
     "PARAMETRIZATIONS",
@@ -36,7 +36,7 @@ __all__ = [
     "get_parametrization",
 ]
 
-PARAMETRIZATIONS: Registry[type[Parametrization]] = Registry("parametrization")
+PARAMETRIZATIONS: Registry[type[Parametrization], Summary] = Registry("parametrization", Summary)
 
 # square root of the ImageNet colour correlation (lucid), normalised by its largest column norm
 _COLOR_SQRT = torch.tensor(

@@ -79,8 +79,8 @@ class Plan:
                 model_w[i, u] = wu
                 for layer in lg[u]:
                     tap_w[i, taps[(u, layer)]] = 1.0 / len(lg[u])
-        as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
-        return as_t(tap_w), as_t(model_w)
+        return (torch.as_tensor(tap_w, dtype=torch.float32, device=device),
+                torch.as_tensor(model_w, dtype=torch.float32, device=device))
 
     def model_rows(self, rows: np.ndarray) -> list[np.ndarray]:
         """For each model, the positions within ``rows`` whose group contains it."""

@@ -10,85 +10,86 @@
   steps and stopped per sample as soon as its 8-bit image passes the metamer criterion. On the zoo
   this needs far fewer steps than Feather's recipe and succeeds more often (docs/metamers.md).
 
-Any option passed to :func:`repalign.generate_metamers` overrides the preset's. A preset's
-``steps`` can be scaled down (``steps=...``): block schedules keep their number of blocks.
+Each preset is a :class:`~repalign.metamers.recipe.MetamerRecipe` instance (``recipes.fast``,
+``recipes.feather``, ``recipes.nanda``); any option passed to :func:`repalign.generate_metamers`
+overrides the preset's, and ``recipes.feather.replace(steps=80)`` makes a variation. A preset's
+``steps`` can be scaled down: block schedules keep their number of blocks.
 
 Example:
     >>> get_preset("feather")["steps"]
     24000
+    >>> recipes.fast.replace(steps=100).optimizer
+    'adam'
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
+from repalign.metamers.recipe import MetamerRecipe
 
-__all__ = ["PRESETS", "get_preset", "list_presets"]
+__all__ = ["PRESETS", "get_preset", "list_presets", "recipes"]
 
-PRESETS: Registry[dict[str, Any]] = Registry("preset")
-
-# shared by every preset: regularizer-free pixel optimisation of the normalised distance
-_COMMON: dict[str, Any] = {
-    "regularizer": "none",
-    "parametrization": "pixel",
-    "transforms": None,
-    "objective": "normalized_l2",
-}
+PRESETS: Registry[MetamerRecipe, Summary] = Registry("preset", Summary)
 
 PRESETS.register(
     "feather",
-    {
-        **_COMMON,
-        "init": "noise",
-        "optimizer": "normalized_gd",
-        "lr": 1.0,
-        "schedule": "halving:blocks=8",
-        "steps": 24000,
-        "stop": "fixed",
-        "keep": "last",
-        "check_every": 100,
-    },
+    MetamerRecipe(
+        name="feather", init="noise", optimizer="normalized_gd", lr=1.0,
+        schedule="halving:blocks=8", steps=24000, stop="fixed", keep="last", check_every=100,
+    ),
     summary="Feather et al. 2023: 24,000 normalised steps, size 1 halved every 3,000, last iterate",
 )
 
 PRESETS.register(
     "nanda",
-    {
-        **_COMMON,
-        "init": "gaussian",
-        "optimizer": "normalized_gd",
-        "lr": 1.0,
-        "schedule": "constant",
-        "steps": 5000,
-        "stop": "fixed",
-        "keep": "best",
-        "check_every": 100,
-    },
+    MetamerRecipe(
+        name="nanda", init="gaussian", optimizer="normalized_gd", lr=1.0, schedule="constant",
+        steps=5000, stop="fixed", keep="best", check_every=100,
+    ),
     summary="Nanda et al. 2023: 5,000 normalised steps of size 1, best iterate, N(0, 1) start",
 )
 
 PRESETS.register(
     "fast",
-    {
-        **_COMMON,
-        "init": "other",
-        "optimizer": "adam",
-        "lr": 0.1,
-        "schedule": "cosine",
-        "steps": 2000,
-        "stop": "criterion",
-        "keep": "last",
-        "check_every": 5,
-    },
+    MetamerRecipe(
+        name="fast", init="other", optimizer="adam", lr=0.1, schedule="cosine", steps=2000,
+        stop="criterion", keep="last", check_every=5,
+    ),
     summary="repalign's default: another natural image as start, Adam 0.1 with a cosine rate, "
     "per-sample stop at the metamer criterion (checked every 5 steps)",
 )
 
+# the options a preset sets, as generate_metamers' keywords (every preset: regularizer-free
+# pixel optimisation of the normalised distance, no transforms)
+_OPTIONS = ("regularizer", "parametrization", "transforms", "objective", "init", "optimizer",
+            "lr", "schedule", "steps", "stop", "keep", "check_every")
+
+
+class _Recipes:
+    """The named recipes as attributes: ``recipes.fast``, ``recipes.feather``, ``recipes.nanda``
+    (and any recipe registered in ``PRESETS`` later)."""
+
+    def __getattr__(self, name: str) -> MetamerRecipe:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return PRESETS.get(name)
+
+    def __dir__(self) -> list[str]:
+        return PRESETS.list()
+
+    def __repr__(self) -> str:
+        return f"recipes({', '.join(PRESETS.list())})"
+
+
+recipes = _Recipes()
+
 
 def get_preset(name: str) -> dict[str, Any]:
-    """A copy of the options of preset ``name``."""
-    return dict(PRESETS.get(name))
+    """The options of preset ``name`` as a dict of :func:`repalign.generate_metamers` keywords."""
+    recipe = PRESETS.get(name)
+    return {k: getattr(recipe, k) for k in _OPTIONS}
 
 
 def list_presets(pattern: str = "*") -> list[str]:

@@ -28,15 +28,17 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
 from repalign._registry import Registry
 from repalign.errors import ConfigError
-from repalign.metamers._spec import check_options, parse_spec, spec_name
+from repalign.metamers._spec import check_options, spec_name
 from repalign.metamers.terms import DIST, LossContext, Term, image_term
+from repalign.specs import split_spec
 
 __all__ = [
     "REGULARIZERS",
@@ -52,7 +54,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REGULARIZERS: Registry[Callable[..., Any]] = Registry("regularizer")
+
+
+@dataclass(frozen=True)
+class RegularizerInfo:
+    """A regularizer's metadata.
+
+    Attributes:
+        kind: ``"image"`` (a function of the image, added with a weight) or ``"preset"`` (builds
+            the whole loss).
+        weight: an image regularizer's default weight.
+    """
+
+    kind: Literal["image", "preset"]
+    weight: float = 0.0
+
+
+REGULARIZERS: Registry[Callable[..., Any], RegularizerInfo] = Registry("regularizer", RegularizerInfo)
 
 
 @REGULARIZERS.register("total_variation", kind="image", weight=5e-5)
@@ -94,7 +112,8 @@ def l1_center(x: torch.Tensor, center: float = 0.5) -> torch.Tensor:
 @REGULARIZERS.register("lp_norm", kind="image", weight=5e-3)
 def lp_norm(x: torch.Tensor, p: float = 6.0, center: float = 0.0) -> torch.Tensor:
     """``||x - center||_p`` per image (Mahendran & Vedaldi use p = 6): (N, C, H, W) -> (N,)."""
-    return torch.linalg.vector_norm((x - center).flatten(1), ord=p, dim=1)
+    norm: torch.Tensor = torch.linalg.vector_norm((x - center).flatten(1), ord=p, dim=1)
+    return norm
 
 
 @REGULARIZERS.register("range", kind="image", weight=1.0)
@@ -110,7 +129,8 @@ def resolve_perceptual(distance: Any) -> Callable[[torch.Tensor, torch.Tensor], 
     warning); a callable is passed through.
     """
     if callable(distance):
-        return distance
+        given: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = distance
+        return given
     from repalign.errors import WeightsUnavailableError
     from repalign.perceptual import get_distance
 
@@ -215,14 +235,15 @@ def build_loss(spec: Any = "none") -> Term:
         for name, weight in spec.items():
             loss = loss + float(weight) * _image_regularizer(name, {})
         return loss
-    name, kwargs = parse_spec(spec, "regularizer")
+    name, kwargs = split_spec(spec, "regularizer")
     if callable(name):
         return Term(name, spec_name(name))
     entry = REGULARIZERS.get(name)
-    if REGULARIZERS.info(name)["kind"] == "preset":
+    if REGULARIZERS.info(name).kind == "preset":
         check_options(entry, "regularizer", name, **kwargs)
-        return entry(**kwargs)
-    weight = float(kwargs.pop("weight", REGULARIZERS.info(name)["weight"]))
+        preset: Term = entry(**kwargs)
+        return preset
+    weight = float(kwargs.pop("weight", REGULARIZERS.info(name).weight))
     try:
         return DIST + weight * _image_regularizer(name, kwargs)
     except ConfigError as exc:
@@ -231,7 +252,7 @@ def build_loss(spec: Any = "none") -> Term:
 
 def _image_regularizer(name: str, kwargs: dict[str, Any]) -> Term:
     fn = REGULARIZERS.get(name)
-    if REGULARIZERS.info(name)["kind"] != "image":
+    if REGULARIZERS.info(name).kind != "image":
         raise ConfigError(
             f"{name!r} is a loss preset, not an image regularizer; weights can be given only to "
             f"{list_regularizers(kind='image')}."
@@ -243,5 +264,5 @@ def _image_regularizer(name: str, kwargs: dict[str, Any]) -> Term:
 def list_regularizers(pattern: str = "*", kind: str | None = None) -> list[str]:
     """Registered regularizers (``kind="image"`` or ``"preset"`` to filter)."""
     return [
-        n for n in REGULARIZERS.list(pattern) if kind is None or REGULARIZERS.info(n)["kind"] == kind
+        n for n in REGULARIZERS.list(pattern) if kind is None or REGULARIZERS.info(n).kind == kind
     ]

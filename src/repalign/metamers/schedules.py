@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 from repalign.errors import ConfigError
 
 __all__ = ["SCHEDULES", "Schedule", "get_schedule", "list_schedules"]
@@ -46,8 +46,17 @@ class Schedule:
     def observe(self, step: int, loss: float) -> None:
         """Record the mean loss at a check (ignored by step-only schedules)."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs besides the step (nothing for step-only schedules)."""
+        return {}
 
-SCHEDULES: Registry[Callable[..., Schedule]] = Registry("schedule")
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s values."""
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+SCHEDULES: Registry[Callable[..., Schedule], Summary] = Registry("schedule", Summary)
 
 
 @SCHEDULES.register("constant")
@@ -104,6 +113,9 @@ class _Plateau(Schedule):
         if self.bad >= self.patience:
             self.value = max(self.min_factor, self.value * self.factor)
             self.bad = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "best": self.best, "bad": self.bad}
 
 
 @SCHEDULES.register("plateau")

@@ -18,18 +18,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
 from repalign._registry import Registry
-from repalign.metamers._spec import check_options, parse_spec
+from repalign.metamers._spec import check_options
+from repalign.specs import split_spec
 
 __all__ = ["TRANSFORMS", "build_transforms", "jitter", "pad", "rotate", "scale"]
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-TRANSFORMS: Registry[Callable[..., Any]] = Registry("transform")
+
+
+@dataclass(frozen=True)
+class TransformInfo:
+    """A transform's metadata: ``"transform"`` (one step) or ``"preset"`` (a list of steps)."""
+
+    kind: Literal["transform", "preset"]
+
+
+TRANSFORMS: Registry[Callable[..., Any], TransformInfo] = Registry("transform", TransformInfo)
 
 _SCALES = [1 + (i - 5) / 50.0 for i in range(11)]
 _ANGLES = [float(a) for a in range(-10, 11)] + 5 * [0.0]
@@ -117,7 +128,7 @@ def build_transforms(spec: Any) -> Transform | None:
     items = list(spec) if isinstance(spec, (list, tuple)) and not _is_pair(spec) else [spec]
     steps: list[Transform] = []
     for item in items:
-        name, kwargs = parse_spec(item, "transform")
+        name, kwargs = split_spec(item, "transform")
         if callable(name):
             steps.append(name)
             continue

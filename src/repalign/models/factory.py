@@ -135,7 +135,8 @@ def expand_model_specs(specs: Iterable[str], where: str = "models") -> list[str]
     """Model specs with glob patterns (``"zoo:*_s0"``) expanded by :func:`list_models`.
 
     Order is kept and repeats are dropped. ``file:`` specs are paths, never patterns: their ``?``
-    starts the options (``file:ckpt.pt?arch=resnet50``), so they are kept as given.
+    starts the options (``file:ckpt.pt?arch=resnet50``), so they are kept as given; so are
+    ``robustbench:`` specs with options (``robustbench:Engstrom2019Robustness?threat=Linf``).
 
     Args:
         specs: model specs and patterns.
@@ -151,7 +152,8 @@ def expand_model_specs(specs: Iterable[str], where: str = "models") -> list[str]
     out: list[str] = []
     for i, spec in enumerate(specs):
         found = [spec]
-        if not spec.startswith("file:") and any(ch in spec for ch in "*?["):
+        takes_options = spec.startswith("file:") or (spec.startswith("robustbench:") and "=" in spec)
+        if not takes_options and any(ch in spec for ch in "*?["):
             try:
                 found = list_models(spec)
             except RepalignError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from repalign.perceptual.base import Distance
@@ -26,4 +28,5 @@ class PixelL2(Distance):
         return x.flatten(1)
 
     def between(self, ex: torch.Tensor, ey: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.vector_norm(ex - ey, dim=1) / ex.shape[1] ** 0.5
+        norm: torch.Tensor = torch.linalg.vector_norm(ex - ey, dim=1) / math.sqrt(ex.shape[1])
+        return norm

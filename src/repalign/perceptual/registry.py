@@ -11,8 +11,10 @@ Specs:
 - ``"mean(a, b, ...)"`` or a list ``["a", "b"]``: the mean of several distances;
 - a :class:`~repalign.perceptual.base.Distance`, or any callable ``f(x, y) -> (N,)``.
 
-Options (``trunk_path``, ``pnet_rand``, ``min_size``, ``win_size``, ``levels``, ...) are passed as
-keyword arguments; in a mean each component receives the options it understands.
+String specs follow the one spec grammar (:mod:`repalign.specs`, docs/specs.md). Options
+(``trunk_path``, ``pnet_rand``, ``min_size``, ``win_size``, ``levels``, ...) are passed as keyword
+arguments or written in the spec (``"ms_ssim:levels=2"``, ``"mean(ssim, ms_ssim):win_size=7"``);
+in a mean each component receives the options it understands.
 
 Example:
     >>> import torch
@@ -26,6 +28,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,9 +41,11 @@ from repalign.perceptual.features import FeatureDistance, parse_model_spec
 from repalign.perceptual.lpips_distance import LPIPS
 from repalign.perceptual.pixel import PixelL2
 from repalign.perceptual.structural import MSSSIM, SSIM
+from repalign.specs import Spec, format_spec, parse_spec
 
 __all__ = [
     "DISTANCES",
+    "DistanceInfo",
     "DistanceSpec",
     "distance",
     "get_distance",
@@ -50,7 +55,25 @@ __all__ = [
 
 DistanceSpec = str | Distance | Callable[..., Any] | Sequence[Any]
 
-DISTANCES: Registry[Callable[..., Distance]] = Registry("perceptual distance")
+
+
+@dataclass(frozen=True)
+class DistanceInfo:
+    """A perceptual distance's metadata.
+
+    Attributes:
+        channels: the image channels it takes (3, ``"any"``, ``"the model's"``).
+        weights: whether it needs pretrained weights on disk.
+        summary: one line for listings and docs.
+    """
+
+    channels: int | str
+    weights: bool
+    summary: str = ""
+
+
+DISTANCES: Registry[Callable[..., Distance], DistanceInfo] = Registry("perceptual distance",
+                                                                      DistanceInfo)
 
 MODEL_ENTRY = "model:SPEC@LAYER"
 NANDA_VARIANTS = ("lpips:alex", "lpips:vgg", "lpips:alex_uncal", "lpips:vgg_uncal")
@@ -123,21 +146,6 @@ DISTANCES.register(MODEL_ENTRY, _model_factory, channels="the model's", weights=
                    summary="RMS activation difference in any model (e.g. a robust zoo model)")
 
 
-def _split_top(inner: str) -> list[str]:
-    parts, depth, cur = [], 0, ""
-    for ch in inner:
-        if ch == "," and depth == 0:
-            parts.append(cur.strip())
-            cur = ""
-            continue
-        depth += (ch == "(") - (ch == ")")
-        cur += ch
-    parts.append(cur.strip())
-    if depth != 0 or any(not p for p in parts):
-        raise ConfigError(f"Malformed mean(...) spec: 'mean({inner})'; write e.g. 'mean(ssim, lpips)'.")
-    return parts
-
-
 def _accepts(factory: Callable[..., Any]) -> set[str] | None:
     params = inspect.signature(factory).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
@@ -145,26 +153,44 @@ def _accepts(factory: Callable[..., Any]) -> set[str] | None:
     return {p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL}
 
 
-def _used_options(spec: str, options: dict[str, Any]) -> set[str]:
+def _with_own(spec: Spec, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` plus those written in the spec itself (``"ms_ssim:levels=2"``)."""
+    twice = sorted(set(spec.options) & set(options))
+    if twice:
+        raise ConfigError(f"Option(s) {twice} are given both in the spec {format_spec(spec)!r} "
+                          "and as keyword arguments; give each once.")
+    return {**options, **spec.options}
+
+
+def _check_form(spec: Spec) -> None:
+    if spec.parts and spec.name != "mean":
+        raise ConfigError(f"Only 'mean' takes parts in parentheses; received {format_spec(spec)!r}. "
+                          "Write e.g. 'mean(ssim, lpips)'.")
+    if spec.name == "mean" and not spec.parts:
+        raise ConfigError("'mean' needs its distances in parentheses, e.g. 'mean(ssim, lpips)'.")
+
+
+def _used_options(spec: Spec, options: dict[str, Any]) -> set[str]:
     """The option names that ``spec`` (or its parts) understands."""
-    spec = spec.strip()
-    if spec.startswith("mean(") and spec.endswith(")"):
-        return set().union(*(_used_options(p, options) for p in _split_top(spec[5:-1])))
-    if spec == "lpips:nanda":
-        return set().union(*(_used_options(v, options) for v in NANDA_VARIANTS))
-    factory = DISTANCES.get(MODEL_ENTRY if spec.startswith("model:") else spec)
+    _check_form(spec)
+    options = _with_own(spec, options)
+    if spec.name == "mean":
+        return set().union(*(_used_options(p, options) for p in spec.parts))
+    if spec.name == "lpips:nanda":
+        return set().union(*(_used_options(Spec(v), options) for v in NANDA_VARIANTS))
+    factory = DISTANCES.get(MODEL_ENTRY if spec.name.startswith("model:") else spec.name)
     accepted = _accepts(factory)
     return set(options) if accepted is None else set(options) & accepted
 
 
-def _build(spec: str, options: dict[str, Any]) -> Distance:
-    spec = spec.strip()
-    if spec.startswith("mean(") and spec.endswith(")"):
-        return MeanDistance([_build(p, options) for p in _split_top(spec[5:-1])], name=spec)
-    if spec.startswith("model:"):
-        return _model_factory(spec, **options)
-    factory = DISTANCES.get(spec)
-    if spec == "lpips:nanda":
+def _build(spec: Spec, options: dict[str, Any]) -> Distance:
+    options = _with_own(spec, options)
+    if spec.name == "mean":
+        return MeanDistance([_build(p, options) for p in spec.parts], name=format_spec(spec))
+    if spec.name.startswith("model:"):
+        return _model_factory(spec.name, **options)
+    factory = DISTANCES.get(spec.name)
+    if spec.name == "lpips:nanda":
         return factory(**options)
     accepted = _accepts(factory)
     kwargs = options if accepted is None else {k: v for k, v in options.items() if k in accepted}
@@ -214,18 +240,19 @@ def get_distance(spec: DistanceSpec, **options: Any) -> Distance:
             f"A distance spec must be a name, a list of names, a Distance or a callable, "
             f"received {type(spec).__name__}."
         )
-    unused = set(options) - _used_options(spec, options)
+    parsed = parse_spec(spec, "perceptual distance")
+    unused = set(options) - _used_options(parsed, options)
     if unused:
         raise ConfigError(f"Option(s) {sorted(unused)} are not understood by the distance {spec!r}.")
     try:
-        key: tuple[Any, ...] | None = (spec.strip(), tuple(sorted(options.items())),
+        key: tuple[Any, ...] | None = (format_spec(parsed), tuple(sorted(options.items())),
                                        torch.hub.get_dir(), os.environ.get("REPALIGN_DREAMSIM_DIR"))
         hash(key)
     except TypeError:
         key = None
     if key is not None and key in _CACHE:
         return _CACHE[key]
-    dist = _build(spec, options)
+    dist = _build(parsed, options)
     if key is not None:
         _CACHE[key] = dist
     return dist
@@ -253,7 +280,8 @@ def distance(x: torch.Tensor, y: torch.Tensor, spec: DistanceSpec = "pixel_l2", 
     """
     d = get_distance(spec, **options)
     if batch_size is None or x.shape[0] <= batch_size:
-        return d(x, y)
+        out: torch.Tensor = d(x, y)
+        return out
     return torch.cat([d(x[i : i + batch_size], y[i : i + batch_size])
                       for i in range(0, x.shape[0], batch_size)])
 

@@ -72,7 +72,7 @@ class SSIM(Distance):
 
     def between(self, ex: torch.Tensor, ey: torch.Tensor) -> torch.Tensor:
         win = window_size(min(ex.shape[-2:]), self.win_size)
-        val = _ssim_public(ex, ey, data_range=1.0, size_average=False, win_size=win,
+        val: torch.Tensor = _ssim_public(ex, ey, data_range=1.0, size_average=False, win_size=win,
                            win_sigma=self.win_sigma)
         return 1.0 - val
 

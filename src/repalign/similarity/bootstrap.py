@@ -29,13 +29,7 @@ import numpy as np
 from repalign._progress import progress
 from repalign._validation import check_count
 from repalign.errors import ConfigError, ShapeError
-from repalign.similarity.compare import (
-    call_metric,
-    check_options,
-    metric_name,
-    prepare_inputs,
-    resolve_kinds,
-)
+from repalign.similarity.compare import resolve_metric
 from repalign.similarity.matrices import as_square_matrix
 
 __all__ = ["BootstrapResult", "bootstrap"]
@@ -96,11 +90,11 @@ def bootstrap(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman
     check_count(n_boot, "n_boot", 2)
     if not 0 < level < 1:
         raise ConfigError(f"level must be in (0, 1), received {level}.")
-    fn, info, kinds = resolve_kinds(metric, kind)
-    check_options(metric, info, options)
-    a, b = prepare_inputs(x, y, info, kinds, rdm_metric)
-    value = call_metric(fn, info, a, b, kinds, **options)
-    if info["based_on"] == "rdm":
+    m = resolve_metric(metric, kind, options)
+    kinds = m.kinds
+    a, b = m.prepare(x, y, rdm_metric)
+    value = m(a, b)
+    if m.info.based_on == "rdm":
         kinds_b = ("dissimilarity", "dissimilarity")
     else:
         kinds_b = kinds
@@ -113,16 +107,14 @@ def bootstrap(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman
     for i in progress(range(n_boot), quiet=quiet, desc=f"bootstrap {metric}"):
         idx = np.sort(rng.integers(0, n, n))
         try:
-            if info["based_on"] == "rdm":
-                samples[i] = call_metric(fn, info, a[np.ix_(idx, idx)], b[np.ix_(idx, idx)],
-                                         kinds_b, groups=idx, **options)
+            if m.info.based_on == "rdm":
+                samples[i] = m(a[np.ix_(idx, idx)], b[np.ix_(idx, idx)], kinds=kinds_b, groups=idx)
             else:
-                samples[i] = call_metric(fn, info, _resample(a, kinds[0], idx),
-                                         _resample(b, kinds[1], idx), kinds, **options)
+                samples[i] = m(_resample(a, kinds[0], idx), _resample(b, kinds[1], idx))
         except ShapeError as exc:
             errors.append(str(exc))
     ok = samples[np.isfinite(samples)]
-    name = metric_name(metric)
+    name = m.name
     if ok.size < max(2, n_boot // 2):
         raise ShapeError(
             f"The bootstrap of {name!r} failed on {n_boot - ok.size} of {n_boot} draws "

@@ -5,6 +5,12 @@ alike) or a distance, its range, whether it is symmetric and differentiable, wha
 on (dissimilarity matrices, ``"rdm"``, or the features / kernels themselves, ``"features"``),
 which input kinds it accepts and its options.
 
+Every metric follows one calling convention, ``metric(a, b, *, kinds, groups, **options) ->
+float``: ``a``, ``b`` are the prepared inputs (dissimilarity matrices for RDM-based metrics, the
+inputs as given otherwise), ``kinds`` their kinds, ``groups`` the stimulus index of a bootstrap
+draw (RDM metrics leave out pairs of copies of one stimulus) or None. A user's callable
+``f(x, y, **options) -> float`` is wrapped into this convention by :func:`resolve_metric`.
+
 Inputs are two feature matrices (N, Dx), (N, Dy), or precomputed (N, N) similarity or
 dissimilarity matrices; ``kind`` says which, for both inputs or as a pair (e.g. model features
 against a human similarity matrix: ``kind=("features", "similarity")``). RDM-based metrics turn
@@ -23,7 +29,8 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -45,21 +52,54 @@ from repalign.similarity.triplet_agreement import agreement_counts, triplet_agre
 
 __all__ = [
     "METRICS",
-    "call_metric",
-    "check_options",
+    "Metric",
+    "MetricInfo",
+    "ResolvedMetric",
     "compare",
     "list_metrics",
-    "metric_name",
-    "prepare_inputs",
-    "resolve_kinds",
+    "resolve_metric",
 ]
 
-METRICS: Registry[Callable[..., float]] = Registry("metric")
+Metric = Callable[..., float]
+"""``metric(a, b, *, kinds, groups, **options) -> float`` (see the module doc)."""
+
 ALL_KINDS = INPUT_KINDS
 
 
-def _rsa(method: str) -> Callable[..., float]:
-    def fn(dx: np.ndarray, dy: np.ndarray, groups: Any = None) -> float:
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric's facts (see :func:`list_metrics` for their meaning).
+
+    Attributes:
+        type: ``"similarity"`` (higher = more aligned) or ``"distance"``.
+        low: the smallest value.
+        high: the largest value.
+        symmetric: ``f(x, y) == f(y, x)``.
+        differentiable: smooth almost everywhere (usable as a loss).
+        based_on: ``"rdm"`` (computed on dissimilarity matrices) or ``"features"``.
+        accepts: the input kinds it takes.
+        options: the option names it takes; None for a user's callable (anything goes).
+        description: one line for listings.
+    """
+
+    type: Literal["similarity", "distance"]
+    low: float
+    high: float
+    symmetric: bool
+    differentiable: bool
+    based_on: Literal["rdm", "features"]
+    accepts: tuple[str, ...]
+    options: tuple[str, ...] | None = ()
+    description: str = ""
+
+
+METRICS: Registry[Metric, MetricInfo] = Registry("metric", MetricInfo)
+_CALLABLE_INFO = MetricInfo("similarity", -np.inf, np.inf, False, False, "features", ALL_KINDS,
+                            None, "a user's callable")
+
+
+def _rsa(method: str) -> Metric:
+    def fn(dx: np.ndarray, dy: np.ndarray, *, kinds: tuple[str, str], groups: Any = None) -> float:
         return rsa_correlation(dx, dy, method, groups=groups)
 
     fn.__name__ = f"rsa_{method}"
@@ -84,21 +124,24 @@ for _name, (_method, _diff, _desc) in _RSA.items():
                   differentiable=False, based_on="rdm", accepts=ALL_KINDS, options=("ties",),
                   description="exact share of all n(n-1)(n-2)/2 triplets ordered alike "
                               "(ties: 'half', 'strict', 'exclude')")
-def _triplet(dx: np.ndarray, dy: np.ndarray, groups: Any = None, ties: str = "half") -> float:
+def _triplet(dx: np.ndarray, dy: np.ndarray, *, kinds: tuple[str, str], groups: Any = None,
+             ties: str = "half") -> float:
     return float(triplet_agreement_from_counts(agreement_counts(dx, dy, groups), ties))
 
 
 @METRICS.register("mutual_knn", type="similarity", low=0.0, high=1.0, symmetric=True,
                   differentiable=False, based_on="rdm", accepts=ALL_KINDS, options=("k",),
                   description="mean share of the k nearest neighbours common to both (k=10)")
-def _knn(dx: np.ndarray, dy: np.ndarray, groups: Any = None, k: int = 10) -> float:
+def _knn(dx: np.ndarray, dy: np.ndarray, *, kinds: tuple[str, str], groups: Any = None,
+         k: int = 10) -> float:
     return mutual_knn_from_rdms(dx, dy, k, groups=groups)
 
 
-def _cka(kernel: str, debiased: bool) -> Callable[..., float]:
+def _cka(kernel: str, debiased: bool) -> Metric:
     matrix_kind = "similarity" if kernel == "linear" else "dissimilarity"
 
-    def fn(x: Any, y: Any, kinds: tuple[str, str], sigma_scale: float = 1.0) -> float:
+    def fn(x: Any, y: Any, *, kinds: tuple[str, str], groups: Any = None,
+           sigma_scale: float = 1.0) -> float:
         if kinds[0] != kinds[1]:  # features against a matrix: bring the features to the matrix
             x, y = (_to_matrix(a, k, matrix_kind) for a, k in ((x, kinds[0]), (y, kinds[1])))
             kinds = (matrix_kind, matrix_kind)
@@ -136,67 +179,97 @@ METRICS.register("cka_rbf", _cka("rbf", False), type="similarity", low=0.0, high
                   options=("angular",),
                   description="angular Procrustes shape distance arccos(||X^T Y||_*) after "
                               "centring and unit Frobenius norm (0 = same shape)")
-def _procrustes(x: Any, y: Any, kinds: tuple[str, str], angular: bool = True) -> float:
+def _procrustes(x: Any, y: Any, *, kinds: tuple[str, str], groups: Any = None,
+                angular: bool = True) -> float:
     return procrustes_distance(x, y, angular=angular)
 
 
-def resolve_kinds(metric: str | Callable[..., float], kind: str | tuple[str, str]
-                  ) -> tuple[Callable[..., float], dict[str, Any], tuple[str, str]]:
-    """Look up a metric and check the input kinds it is given.
+@dataclass(frozen=True)
+class ResolvedMetric:
+    """A metric ready to call: its function, facts, input kinds and options (all checked).
 
-    Returns:
-        The metric function, its facts (empty for a callable) and the pair of kinds.
+    Built by :func:`resolve_metric`; :func:`compare`, :func:`~repalign.similarity.bootstrap` and
+    :func:`~repalign.similarity.mantel` share it, so they call every metric the same way.
     """
-    fn = METRICS.get(metric)
-    info: dict[str, Any] = METRICS.info(metric) if isinstance(metric, str) else {
-        "based_on": "features", "accepts": ALL_KINDS, "options": None}
+
+    name: str
+    fn: Metric
+    info: MetricInfo
+    kinds: tuple[str, str]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def prepare(self, x: Any, y: Any, rdm_metric: str) -> tuple[Any, Any]:
+        """The inputs the metric is computed on (dissimilarity matrices for RDM metrics)."""
+        if self.info.based_on == "rdm":
+            return as_dissimilarity_pair(x, y, self.kinds, rdm_metric)
+        return x, y
+
+    def __call__(self, a: Any, b: Any, *, kinds: tuple[str, str] | None = None,
+                 groups: Any = None) -> float:
+        """The metric on prepared inputs ``a``, ``b`` (kinds default to the resolved ones)."""
+        return float(self.fn(a, b, kinds=kinds or self.kinds, groups=groups, **self.options))
+
+
+def _wrap_callable(fn: Callable[..., Any]) -> Metric:
+    def metric(a: Any, b: Any, *, kinds: tuple[str, str], groups: Any = None,
+               **options: Any) -> float:
+        return float(fn(a, b, **options))
+
+    metric.__name__ = getattr(fn, "__name__", "callable")
+    return metric
+
+
+def resolve_metric(metric: str | Callable[..., Any], kind: str | tuple[str, str] = "features",
+                   options: dict[str, Any] | None = None) -> ResolvedMetric:
+    """Look up a metric (a name, a spec with options, or a callable) and check kinds and options.
+
+    Args:
+        metric: a registered name, a spec of the one grammar (``"triplet_agreement:ties=strict"``,
+            docs/specs.md) or a callable ``f(x, y, **options) -> float`` given the inputs unchanged.
+        kind: the input kind, or a pair ``(kind_x, kind_y)``.
+        options: further options (an option may not be given both here and in the spec).
+
+    Raises:
+        UnknownNameError: unknown metric or kind.
+        ConfigError: a kind the metric does not accept, an unknown or repeated option.
+        SpecError: a malformed spec string.
+
+    Example:
+        >>> m = resolve_metric("mutual_knn:k=5")
+        >>> m.name, m.options, m.info.based_on
+        ('mutual_knn:k=5', {'k': 5}, 'rdm')
+    """
+    options = dict(options or {})
+    if isinstance(metric, str):
+        name, own = METRICS.parse(metric)
+        twice = sorted(set(own) & set(options))
+        if twice:
+            raise ConfigError(f"Metric option(s) {twice} are given both in {metric!r} and as "
+                              "keyword arguments; give each once.")
+        options.update(own)
+        fn, info, label = METRICS.get(name), METRICS.info(name), metric.strip()
+    else:
+        fn, info = _wrap_callable(metric), _CALLABLE_INFO
+        label = getattr(metric, "__name__", "callable")
     kinds = (kind, kind) if isinstance(kind, str) else tuple(kind)
     if len(kinds) != 2:
         raise ConfigError(f"kind must be one kind or a pair of kinds, received {kind!r}.")
     for k in kinds:
         if k not in ALL_KINDS:
             raise UnknownNameError(unknown_name_message("input kind", str(k), list(ALL_KINDS)))
-        if k not in info["accepts"]:
+        if k not in info.accepts:
             raise ConfigError(
-                f"Metric {metric!r} does not accept kind={k!r}; it accepts "
-                f"{', '.join(info['accepts'])}."
+                f"Metric {label!r} does not accept kind={k!r}; it accepts "
+                f"{', '.join(info.accepts)}."
             )
-    return fn, info, (kinds[0], kinds[1])
-
-
-def check_options(metric: Any, info: dict[str, Any], options: dict[str, Any]) -> None:
-    allowed = info.get("options")
-    if allowed is None:
-        return
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"Metric {metric!r} has no option(s) {unknown}; its options are "
-            f"{list(allowed) or 'none'}."
-        )
-
-
-def metric_name(metric: str | Callable[..., float]) -> str:
-    """The registry name of a metric, or a callable's ``__name__``."""
-    return metric if isinstance(metric, str) else getattr(metric, "__name__", "callable")
-
-
-def prepare_inputs(x: Any, y: Any, info: dict[str, Any], kinds: tuple[str, str],
-                   rdm_metric: str) -> tuple[Any, Any]:
-    """Turn the inputs into what the metric is computed on (dissimilarities for RDM metrics)."""
-    if info["based_on"] == "rdm":
-        return as_dissimilarity_pair(x, y, kinds, rdm_metric)
-    return x, y
-
-
-def call_metric(fn: Callable[..., float], info: dict[str, Any], a: Any, b: Any,
-                kinds: tuple[str, str], groups: Any = None, **options: Any) -> float:
-    """Call a metric function on prepared inputs (see :func:`prepare_inputs`)."""
-    if info["based_on"] == "rdm":
-        return float(fn(a, b, groups=groups, **options))
-    if info.get("options") is None:  # a user callable
-        return float(fn(a, b, **options))
-    return float(fn(a, b, kinds, **options))
+    if info.options is not None:
+        unknown = sorted(set(options) - set(info.options))
+        if unknown:
+            raise ConfigError(
+                f"Metric {label!r} has no option(s) {unknown}; its options are "
+                f"{list(info.options) or 'none'}."
+            )
+    return ResolvedMetric(label, fn, info, (kinds[0], kinds[1]), options)
 
 
 def compare(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman", *,
@@ -207,8 +280,9 @@ def compare(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman",
     Args:
         x: (N, Dx) features, or an (N, N) similarity/dissimilarity matrix (see ``kind``).
         y: (N, Dy) features, or an (N, N) matrix.
-        metric: a name from :func:`list_metrics`, or a callable ``f(x, y) -> float`` that gets
-            the inputs unchanged.
+        metric: a name from :func:`list_metrics`, a spec with options
+            (``"triplet_agreement:ties=strict"``, docs/specs.md), or a callable
+            ``f(x, y) -> float`` that gets the inputs unchanged.
         kind: ``"features"``, ``"similarity"`` or ``"dissimilarity"``, or a pair
             ``(kind_x, kind_y)``.
         rdm_metric: how RDM-based metrics turn features into dissimilarities (``"euclidean"``,
@@ -222,6 +296,7 @@ def compare(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman",
     Raises:
         UnknownNameError: unknown metric, kind or rdm_metric.
         ConfigError: a kind the metric does not accept, or an unknown option.
+        SpecError: a malformed metric spec.
         ShapeError: different N, NaN/Inf, non-square or asymmetric matrices, constant inputs.
 
     Example:
@@ -232,10 +307,8 @@ def compare(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman",
         ...         rdm_metric="correlation")
         1.0
     """
-    fn, info, kinds = resolve_kinds(metric, kind)
-    check_options(metric, info, options)
-    a, b = prepare_inputs(x, y, info, kinds, rdm_metric)
-    return call_metric(fn, info, a, b, kinds, **options)
+    m = resolve_metric(metric, kind, options)
+    return m(*m.prepare(x, y, rdm_metric))
 
 
 def list_metrics(pattern: str = "*") -> pd.DataFrame:
@@ -256,16 +329,16 @@ def list_metrics(pattern: str = "*") -> pd.DataFrame:
         info = METRICS.info(name)
         rows.append({
             "metric": name,
-            "type": info["type"],
-            "low": info["low"],
-            "high": info["high"],
-            "best": info["high"] if info["type"] == "similarity" else info["low"],
-            "symmetric": info["symmetric"],
-            "differentiable": info["differentiable"],
-            "based_on": info["based_on"],
-            "accepts": ", ".join(info["accepts"]),
-            "options": ", ".join(info["options"]),
-            "description": info["description"],
+            "type": info.type,
+            "low": info.low,
+            "high": info.high,
+            "best": info.high if info.type == "similarity" else info.low,
+            "symmetric": info.symmetric,
+            "differentiable": info.differentiable,
+            "based_on": info.based_on,
+            "accepts": ", ".join(info.accepts),
+            "options": ", ".join(info.options or ()),
+            "description": info.description,
         })
     columns = ["metric", "type", "low", "high", "best", "symmetric", "differentiable",
                "based_on", "accepts", "options", "description"]

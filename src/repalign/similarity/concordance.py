@@ -54,7 +54,7 @@ def _row_offsets(r: int, m: int) -> np.ndarray:
 
 def _gather(x: np.ndarray, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``np.take_along_axis(x, order, axis=1)`` through flat indices (several times faster)."""
-    return np.take(x.ravel(), order + offsets)
+    return np.asarray(np.take(x.ravel(), order + offsets))
 
 
 def _scatter(out: np.ndarray, order: np.ndarray, values: np.ndarray, offsets: np.ndarray) -> None:

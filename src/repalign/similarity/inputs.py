@@ -44,7 +44,7 @@ def load_representation(path: str | Path, *, kind: str = "features",
 
     path = Path(path)
     if kind != "features" and path.suffix.lower() in _MATRIX_FILES:
-        return load_similarity_matrix(path, kind=kind, key=layer).matrix.copy()
+        return np.array(load_similarity_matrix(path, kind=kind, key=layer).matrix, copy=True)
     if path.suffix.lower() in _MATRIX_FILES:
         raise DataFormatError(
             f"{path}: {path.suffix} files hold matrices; pass kind='similarity' or "

@@ -27,13 +27,7 @@ from scipy.stats import rankdata
 from repalign._progress import progress
 from repalign._validation import check_count
 from repalign.errors import ConfigError
-from repalign.similarity.compare import (
-    call_metric,
-    check_options,
-    metric_name,
-    prepare_inputs,
-    resolve_kinds,
-)
+from repalign.similarity.compare import resolve_metric
 from repalign.similarity.matrices import as_square_matrix, to_matrix
 from repalign.similarity.rsa import pair_vector
 
@@ -96,30 +90,30 @@ def mantel(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman",
     Raises:
         ConfigError: ``n_perm < 1`` or an unknown alternative.
     """
-    fn, info, kinds = resolve_kinds(metric, kind)
-    check_options(metric, info, options)
+    m = resolve_metric(metric, kind, options)
+    kinds = m.kinds
     check_count(n_perm, "n_perm")
     if alternative is None:
-        alternative = "less" if info.get("type") == "distance" else "greater"
+        alternative = "less" if m.info.type == "distance" else "greater"
     if alternative not in ALTERNATIVES:
         raise ConfigError(f"alternative must be one of {ALTERNATIVES}, received {alternative!r}.")
-    a, b = prepare_inputs(x, y, info, kinds, rdm_metric)
-    value = call_metric(fn, info, a, b, kinds, **options)
+    a, b = m.prepare(x, y, rdm_metric)
+    value = m(a, b)
     n = len(a)
     rng = np.random.default_rng(seed)
     perms = np.stack([rng.permutation(n) for _ in range(n_perm)])
-    name = metric_name(metric)
+    name = m.name
     if name in _FAST and isinstance(metric, str):
         null = _fast_null(a, b, name, perms)
     else:
-        if info["based_on"] != "rdm" and kinds[1] != "features":
+        if m.info.based_on != "rdm" and kinds[1] != "features":
             b = as_square_matrix(b, "y")
         null = np.empty(n_perm)
         for i in progress(range(n_perm), quiet=quiet, desc=f"mantel {name}"):
             p = perms[i]
-            bp = b[np.ix_(p, p)] if (info["based_on"] == "rdm" or kinds[1] != "features") \
+            bp = b[np.ix_(p, p)] if (m.info.based_on == "rdm" or kinds[1] != "features") \
                 else np.asarray(b)[p]
-            null[i] = call_metric(fn, info, a, bp, kinds, **options)
+            null[i] = m(a, bp)
     greater = (1 + np.sum(null >= value - 1e-12)) / (n_perm + 1)
     less = (1 + np.sum(null <= value + 1e-12)) / (n_perm + 1)
     p_value = {"greater": greater, "less": less,

@@ -94,7 +94,7 @@ def prepare_rows(x: np.ndarray, metric: str, name: str = "x") -> np.ndarray:
             f"{name}: {bad.size} row(s) are {what} (first: row {int(bad[0])}), so the {metric} "
             f"similarity is undefined for them; remove those stimuli or use metric='euclidean'."
         )
-    return x / norms[:, None]
+    return np.asarray(x / norms[:, None])
 
 
 def paired_values(u: np.ndarray, v: np.ndarray, metric: str) -> np.ndarray:
@@ -106,8 +106,8 @@ def paired_values(u: np.ndarray, v: np.ndarray, metric: str) -> np.ndarray:
     if metric in ("euclidean", "sqeuclidean"):
         d = u - v
         d2 = np.einsum("ij,ij->i", d, d)
-        return np.sqrt(d2) if metric == "euclidean" else d2
-    return np.einsum("ij,ij->i", u, v)
+        return np.asarray(np.sqrt(d2) if metric == "euclidean" else d2)
+    return np.asarray(np.einsum("ij,ij->i", u, v))
 
 
 def _similarity_block(xb: np.ndarray, x: np.ndarray, sq: np.ndarray | None, sqb: np.ndarray | None,
@@ -116,8 +116,8 @@ def _similarity_block(xb: np.ndarray, x: np.ndarray, sq: np.ndarray | None, sqb:
     g = xb @ x.T
     if sq is not None and sqb is not None:  # euclidean, sqeuclidean
         d2 = np.maximum(sqb[:, None] + sq[None, :] - 2.0 * g, 0.0)
-        return np.sqrt(d2) if metric == "euclidean" else d2
-    return g
+        return np.asarray(np.sqrt(d2) if metric == "euclidean" else d2)
+    return np.asarray(g)
 
 
 def _pairwise(x: Any, metric: str, *, block_size: int | None, name: str) -> np.ndarray:

@@ -84,10 +84,10 @@ def _pool(vectors: np.ndarray, method: str) -> np.ndarray:
     if method == "pearson":
         z = vectors - vectors.mean(axis=1, keepdims=True)
         z = z / z.std(axis=1, keepdims=True)
-        return z.mean(axis=0)
+        return np.asarray(z.mean(axis=0))
     if method == "cosine":
-        return (vectors / np.sqrt(np.mean(vectors**2, axis=1, keepdims=True))).mean(axis=0)
-    return np.stack([rankdata(v) for v in vectors]).mean(axis=0)
+        return np.asarray((vectors / np.sqrt(np.mean(vectors**2, axis=1, keepdims=True))).mean(axis=0))
+    return np.asarray(np.stack([rankdata(v) for v in vectors]).mean(axis=0))
 
 
 def noise_ceiling(rdms: Any, metric: str = "rsa_spearman", *,

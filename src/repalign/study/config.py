@@ -19,16 +19,23 @@ Example:
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from repalign._config_files import format_errors, read_config_file
 from repalign._hashing import hash_params
 from repalign.errors import ConfigError
-from repalign.study.config_errors import format_errors
 
 __all__ = [
     "AnalysisConfig",
@@ -237,6 +244,32 @@ class AnalysisConfig(_Section):
     covariate: str | None = None
 
 
+class TheoryConfig(_Section):
+    """Seed 000's teacher-student game, simulated (see :mod:`repalign.analysis.theory`).
+
+    Synthetic students hear a teacher's triplet answers with flip rate ``eps``; the report shows
+    the queries they need against eps with the bound d log2(n) / C(eps), and places the study's
+    models on that curve by their triplet disagreement with the reference (when
+    ``similarity.metrics`` holds ``triplet_agreement``).
+    """
+
+    eps: list[float] = Field(default_factory=lambda: [round(0.05 * i, 2) for i in range(21)],
+                             min_length=2)
+    n: int = Field(default=16, ge=3)
+    d: int = Field(default=2, ge=1)
+    trials: int = Field(default=100, ge=2)
+    delta: float = Field(default=0.05, gt=0, lt=0.5)
+    max_queries: int = Field(default=3000, ge=1)
+
+    @field_validator("eps")
+    @classmethod
+    def _eps_in_unit_interval(cls, v: list[float]) -> list[float]:
+        bad = [e for e in v if not 0.0 <= e <= 1.0]
+        if bad:
+            raise ValueError(f"every eps must lie in [0, 1]; received {bad}")
+        return v
+
+
 class ExecutorConfig(_Section):
     """Where units run: ``local`` (in this process) or ``ray`` (tasks on a Ray cluster)."""
 
@@ -263,6 +296,7 @@ class StudyConfig(_Section):
     metamers: MetamersConfig | None = None
     evaluation: EvaluationConfig | None = None
     analysis: AnalysisConfig | None = None
+    theory: TheoryConfig | None = None
     executor: ExecutorConfig = ExecutorConfig()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -308,35 +342,6 @@ class StudyConfig(_Section):
 # -- reading ------------------------------------------------------------------------------------
 
 
-def _read_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"Study configuration {path} does not exist; give a .toml or .yaml file.")
-    suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
-    try:
-        if suffix == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # pragma: no cover - Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError(
-                f"Study configuration {path} has suffix {suffix!r}; expected .toml, .yaml or .yml."
-            )
-    except ConfigError:
-        raise
-    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError
-        raise ConfigError(f"Study configuration {path} is not valid {suffix[1:].upper()}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"Study configuration {path} must hold a mapping of sections, not {type(data).__name__}.")
-    return data
-
-
 def load_config(
     source: str | os.PathLike[str] | Mapping[str, Any] | StudyConfig, *, base_dir: str | Path | None = None
 ) -> StudyConfig:
@@ -356,7 +361,7 @@ def load_config(
         data, where = dict(source), Path.cwd()
     else:
         path = Path(source).expanduser().resolve()
-        data, where = _read_file(path), path.parent
+        data, where = read_config_file(path), path.parent
     try:
         cfg = StudyConfig.model_validate(data)
     except ValidationError as exc:

@@ -57,12 +57,15 @@ class StudyContext:
             ``ood_in`` and ``ood_out`` for ``[glocal] ood``.
         human: loaded human data by kind (``triplets``, ``similarity``, ``two_afc``).
         device: device string for the units (``"auto"`` resolves in each worker).
+        work_dir: folder for the state of unfinished units (metamer checkpoints), kept across a
+            killed run so that its units resume where they were; None: no such state.
     """
 
     config: StudyConfig
     stimuli: dict[str, Stimuli]
     human: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    work_dir: str | None = None
 
 
 def select_stimuli(spec: StimuliConfig) -> Stimuli:
@@ -113,7 +116,7 @@ def balanced_subset(stim: Stimuli, n: int) -> np.ndarray:
     return np.sort(np.asarray(out, dtype=np.int64))
 
 
-def build_context(config: StudyConfig, device: str) -> StudyContext:
+def build_context(config: StudyConfig, device: str, work_dir: str | None = None) -> StudyContext:
     """Load every stimulus set and the human data named in ``config``."""
     stimuli = {"main": select_stimuli(config.stimuli)}
     if config.analysis is not None and config.analysis.few_shot.stimuli is not None:
@@ -124,7 +127,8 @@ def build_context(config: StudyConfig, device: str) -> StudyContext:
     from repalign.study.human import load_human
 
     human = load_human(config, stimuli["main"])
-    return StudyContext(config=config, stimuli=stimuli, human=human, device=device)
+    return StudyContext(config=config, stimuli=stimuli, human=human, device=device,
+                        work_dir=work_dir)
 
 
 def get_model(spec: str, device: str | torch.device = "cpu") -> Model:

@@ -25,7 +25,8 @@ __all__ = ["STAGES", "execute_unit", "stage_module"]
 
 # stages in the order they are planned; each is a module repalign.study.stages.<name> with
 # expand(planner) -> list[Unit] and run(unit, ctx, inputs) -> UnitOutput
-STAGES: tuple[str, ...] = ("features", "similarity", "glocal", "metamers", "evaluation", "analysis")
+STAGES: tuple[str, ...] = ("features", "similarity", "glocal", "metamers", "evaluation", "analysis",
+                           "theory")
 
 
 def stage_module(stage: str) -> ModuleType:

@@ -289,6 +289,49 @@ def analysis_section(data: ReportData) -> Section | None:
     )
 
 
+def theory_section(data: ReportData) -> Section | None:
+    from repalign.analysis.theory import query_bound
+
+    units = data.plan[(data.plan["stage"] == "theory") & data.plan["done"]]
+    if units.empty:
+        return None
+    prm = units["params"].iloc[0]
+    files = data.store.read_files(units["key"].iloc[0])
+    blocks: list[Figure | Table] = []
+    if "theory.png" in files:
+        blocks.append(Figure("theory", files["theory.png"],
+                             "Queries a student needs to locate a new object against its triplet "
+                             "disagreement eps with the teacher, with the bound d log2(n) / C(eps); "
+                             "the flip trick for eps > 0.5; domain-shift sensitivity against "
+                             "2 eps (1 - eps)."))
+    ref = data.stage("similarity", kind="reference", metric="triplet_agreement")
+    if not ref.empty:
+        first = ref.drop_duplicates("model")
+        eps = (1.0 - first["value"]).clip(0.0, 1.0)
+        blocks.append(Table(pd.DataFrame({
+            "model": first["model"].map(_short).to_numpy(), "layer": first["layer"].to_numpy(),
+            "eps": eps.to_numpy(),
+            "predicted_queries": query_bound(eps.to_numpy(), prm["n"], prm["d"]),
+        }), f"The study's models as students of {first['other'].iloc[0]}: eps = 1 - triplet "
+            f"agreement, and the queries the bound predicts (n = {prm['n']}, d = {prm['d']})"))
+    if "theory_queries.csv" in files:
+        import io
+
+        q = pd.read_csv(io.BytesIO(files["theory_queries.csv"]))
+        cols = ["eps", "student", "queries_mean", "queries_se", "bound", "fano", "error_rate",
+                "censored", "disagreement"]
+        blocks.append(Table(q[cols], "Simulated queries against eps (flip: the student flips "
+                                     "the answers when eps > 0.5; naive: it trusts them)"))
+    return Section(
+        "Theory: alignment and the cost of learning from a teacher",
+        "Seed 000's Section 3 as a simulation: a student whose triplets disagree with the "
+        "teacher's at rate eps hears the teacher through a binary symmetric channel of capacity "
+        "C(eps) = 1 + eps log2 eps + (1 - eps) log2 (1 - eps), so the queries it needs grow like "
+        "d log2(n) / C(eps): U-shaped in eps, lowest at 0 and 1, unbounded at 0.5.",
+        blocks,
+    )
+
+
 def results_section(data: ReportData) -> Section | None:
     df = data.results
     if df.empty:
@@ -309,5 +352,6 @@ SECTIONS: list[Callable[[ReportData], Section | None]] = [
     metamer_section,
     evaluation_section,
     analysis_section,
+    theory_section,
     results_section,
 ]

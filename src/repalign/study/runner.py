@@ -271,7 +271,7 @@ def run_study(
         log.info("study %r in %s (executor %s)", cfg.name, run_dir, cfg.executor.kind)
         # the driver resolves the device once; ray workers resolve "auto" on their own machine
         device = cfg.device if cfg.executor.kind == "ray" else str(resolve_device(cfg.device))
-        ctx = build_context(cfg, device)
+        ctx = build_context(cfg, device, work_dir=str(run_dir / "work"))
         units = plan_study(cfg, ctx)
         run_id = store.begin_run(cfg.model_dump(mode="json"), cfg.digest(), units)
         ex = make_executor(cfg.executor, ctx)

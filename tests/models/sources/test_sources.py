@@ -138,12 +138,29 @@ def _harmonized(tmp_path: Path, request: pytest.FixtureRequest):
     return m, lambda x: ref(_normalize(x, *IMAGENET))
 
 
+def _robustbench(tmp_path: Path, request: pytest.FixtureRequest):
+    import torchvision
+
+    # RobustBench's folder layout and its wrapper's keys (normalize.*, model.*)
+    torch.manual_seed(5)
+    ref = torchvision.models.resnet18().eval()
+    sd = {f"model.{k}": v for k, v in ref.state_dict().items()}
+    sd["normalize.mean"] = torch.tensor(IMAGENET[0]).view(1, 3, 1, 1)
+    sd["normalize.std"] = torch.tensor(IMAGENET[1]).view(1, 3, 1, 1)
+    (tmp_path / "imagenet" / "Linf").mkdir(parents=True)
+    torch.save(sd, tmp_path / "imagenet" / "Linf" / "Salman2020Do_R18.pt")
+    m = ra.create_model(f"robustbench:Salman2020Do_R18?model_dir={tmp_path}", device="cpu",
+                        image_size=64)
+    return m, lambda x: ref(_normalize(x, *IMAGENET))
+
+
 CASES = {
     "torchvision": _torchvision,
     "timm": _timm,
     "open_clip": _open_clip,
     "hf": _hf,
     "file": _file,
+    "robustbench": _robustbench,
     "zoo": _zoo,
     "dreamsim": _dreamsim,
     "harmonized": _harmonized,

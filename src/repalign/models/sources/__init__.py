@@ -6,18 +6,19 @@ imported only when a model is created or listed.
 Example:
     >>> from repalign.models.sources import SOURCES
     >>> SOURCES.list()
-    ['dreamsim', 'file', 'harmonized', 'hf', 'open_clip', 'timm', 'torchvision', 'zoo']
+    ['dreamsim', 'file', 'harmonized', 'hf', 'open_clip', 'robustbench', 'timm', 'torchvision', 'zoo']
 """
 
 from __future__ import annotations
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 from repalign.models.sources import (
     dreamsim_source,
     file_source,
     harmonized_source,
     hf_source,
     open_clip_source,
+    robustbench_source,
     timm_source,
     torchvision_source,
     zoo_source,
@@ -26,7 +27,7 @@ from repalign.models.sources.base import ModelSource, parse_spec
 
 __all__ = ["SOURCES", "ModelSource", "parse_spec"]
 
-SOURCES: Registry[ModelSource] = Registry("model source")
+SOURCES: Registry[ModelSource, Summary] = Registry("model source", Summary)
 for _module in (torchvision_source, timm_source, open_clip_source, hf_source, file_source, zoo_source,
-                dreamsim_source, harmonized_source):
-    SOURCES.register(_module.SOURCE.name, _module.SOURCE, description=_module.SOURCE.description)
+                robustbench_source, dreamsim_source, harmonized_source):
+    SOURCES.register(_module.SOURCE.name, _module.SOURCE, summary=_module.SOURCE.description)

@@ -27,7 +27,9 @@ from repalign._hashing import hash_file
 from repalign.errors import DataFormatError, WeightsUnavailableError
 from repalign.models.model import Model, Preprocess
 
-__all__ = ["apply_checkpoint", "clean_state_dict", "read_checkpoint", "state_dict_of"]
+__all__ = [
+    "apply_checkpoint", "clean_state_dict", "load_state_strict", "read_checkpoint", "state_dict_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +158,8 @@ def clean_state_dict(
     return sd, info
 
 
-def _load_strict(network: nn.Module, sd: Mapping[str, torch.Tensor], source: str) -> None:
+def load_state_strict(network: nn.Module, sd: Mapping[str, torch.Tensor], source: str) -> None:
+    """``network.load_state_dict(sd, strict=True)`` with an error that lists what does not fit."""
     own = network.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
@@ -192,7 +195,7 @@ def apply_checkpoint(model: Model, path: str | Path, *, trust_checkpoint: bool =
     obj = read_checkpoint(path, trust_checkpoint=trust_checkpoint)
     sd = state_dict_of(obj, source=str(path))
     sd, info = clean_state_dict(sd, set(model.network.state_dict()))
-    _load_strict(model.network, sd, str(path))
+    load_state_strict(model.network, sd, str(path))
     if "mean" in info and "std" in info and isinstance(model.preprocess, Preprocess):
         size = model.preprocess.size
         model.preprocess = Preprocess(info["mean"], info["std"], size=(size[0], size[1]) if size else None)

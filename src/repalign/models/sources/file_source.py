@@ -5,8 +5,8 @@
 - ``arch``: the architecture the weights belong to, as a model spec without weights: a bare name
   is a torchvision one (``arch=resnet50``), others carry their source (``arch=timm:resnet50``).
   It may also be given as the ``arch=`` keyword of :func:`repalign.create_model`.
-- other ``KEY=VALUE`` pairs go to the architecture's constructor (``num_classes=10``); numbers and
-  ``true``/``false`` are converted.
+- other ``KEY=VALUE`` pairs go to the architecture's constructor (``num_classes=10``); values are
+  read as in the spec grammar (numbers, ``true``/``false``/``none``, lists; docs/specs.md).
 
 The weights are always the file's (``pretrained`` does not apply). Examples:
 ``file:ckpt/imagenet_l2_3_0.pt?arch=resnet50`` (robustness library, ImageNet),
@@ -26,20 +26,9 @@ from repalign.errors import ConfigError
 from repalign.models.model import Model, Preprocess
 from repalign.models.sources.base import ModelSource, parse_spec, source_meta
 from repalign.models.sources.checkpoint import apply_checkpoint, read_checkpoint
+from repalign.specs import parse_value
 
 __all__ = ["SOURCE", "parse_file_spec"]
-
-
-def _literal(value: str) -> Any:
-    low = value.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
 
 
 def parse_file_spec(name: str) -> tuple[Path, dict[str, Any]]:
@@ -56,7 +45,7 @@ def parse_file_spec(name: str) -> tuple[Path, dict[str, Any]]:
     for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
         if key in options:
             raise ConfigError(f"file:{name} gives {key!r} twice.")
-        options[key] = _literal(value)
+        options[key] = parse_value(value, f"file: option {key}") if value else value
     return Path(path), options
 
 

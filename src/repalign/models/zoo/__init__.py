@@ -25,6 +25,7 @@ from repalign.models.zoo.config import (
     as_config,
     builtin_configs,
 )
+from repalign.models.zoo.shift import shift_accuracies
 from repalign.models.zoo.store import (
     ENV_VAR,
     builtin_dir,
@@ -59,6 +60,7 @@ __all__ = [
     "robust_accuracy",
     "sample_sweep_configs",
     "save_checkpoint",
+    "shift_accuracies",
     "train_many",
     "train_model",
     "train_sweep",

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from repalign._registry import Registry
+from repalign._registry import Registry, Summary
 from repalign.errors import ConfigError
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
     "layer_roles",
 ]
 
-ARCHITECTURES: Registry[Callable[..., nn.Sequential]] = Registry("zoo architecture")
+ARCHITECTURES: Registry[Callable[..., nn.Sequential], Summary] = Registry("zoo architecture", Summary)
 
 
 def _check(arch: str, width: int, depth: int, max_depth: int) -> None:
@@ -44,7 +44,7 @@ def _check(arch: str, width: int, depth: int, max_depth: int) -> None:
         )
 
 
-@ARCHITECTURES.register("mlp", description="2x2 average pool, then depth hidden ReLU layers")
+@ARCHITECTURES.register("mlp", summary="2x2 average pool, then depth hidden ReLU layers")
 def build_mlp(width: int = 64, depth: int = 3, in_channels: int = 1, num_classes: int = 5,
               input_hw: int = 32) -> nn.Sequential:
     """MLP: ``pool`` (2x2 average, 32x32 -> 16x16), ``flatten``, then ``fc<k>``/``relu<k>`` for
@@ -66,7 +66,7 @@ def build_mlp(width: int = 64, depth: int = 3, in_channels: int = 1, num_classes
     return nn.Sequential(layers)
 
 
-@ARCHITECTURES.register("cnn", description="4x4 patch conv, then conv-ReLU-maxpool blocks")
+@ARCHITECTURES.register("cnn", summary="4x4 patch conv, then conv-ReLU-maxpool blocks")
 def build_cnn(width: int = 16, depth: int = 3, in_channels: int = 1, num_classes: int = 5,
               input_hw: int = 32) -> nn.Sequential:
     """Plain CNN: ``block1`` = 4x4 conv with stride 4 and ReLU (the digits are 8x8 images
@@ -114,10 +114,11 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
-        return self.relu2(out + self.shortcut(x))
+        y: torch.Tensor = self.relu2(out + self.shortcut(x))
+        return y
 
 
-@ARCHITECTURES.register("resnet", description="4x4 patch stem, residual stages, global average pool")
+@ARCHITECTURES.register("resnet", summary="4x4 patch stem, residual stages, global average pool")
 def build_resnet(width: int = 8, depth: int = 3, in_channels: int = 1, num_classes: int = 5,
                  input_hw: int = 32, blocks: int = 1) -> nn.Sequential:
     """Small ResNet: ``stem`` (4x4 conv stride 4, BN, ReLU; 32x32 -> 8x8), then ``layer<k>`` for

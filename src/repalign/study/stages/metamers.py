@@ -5,20 +5,23 @@ every grid layer (one metamer per target, layer and repeat) with
 :func:`repalign.generate_metamers`; the criterion's null comes from the whole main stimulus set.
 The artifact is the saved :class:`~repalign.metamers.result.MetamerResult` (``result.npz`` and
 ``result.json``); rows summarise each layer: ``success_rate``, ``median_steps`` (over the
-successful metamers), ``final_distance`` (mean) and ``n``.
+successful metamers), ``final_distance`` (mean) and ``n``. While a unit runs, its checkpoint
+(finished batches, and the batch in progress every ``checkpoint_every`` steps) lives in the run
+directory's ``work/metamers/<unit key>``: a killed study resumes the unit mid-optimisation.
 """
 
 from __future__ import annotations
 
-import inspect
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from repalign.errors import ConfigError, UnknownNameError
+from repalign.errors import ConfigError, SpecError, UnknownNameError
 from repalign.metamers.result import MetamerResult
+from repalign.specs import split_spec
 from repalign.study.config import MetamersConfig
 from repalign.study.context import StudyContext, balanced_subset
 from repalign.study.plan import Planner
@@ -30,14 +33,14 @@ __all__ = ["expand", "load_result", "result_files", "run"]
 # set by the grid or by the study; not allowed in metamers.options
 _RESERVED = {
     "models", "targets", "layers", "init", "regularizer", "optimizer", "steps", "repeats",
-    "seed", "device", "quiet", "null_stimuli", "cache_dir",
+    "seed", "device", "quiet", "null_stimuli", "cache_dir", "checkpoint",
 }
 
 
 def _check_options(options: Mapping[str, object]) -> None:
-    from repalign import generate_metamers
+    from repalign.metamers.generate import OPTION_NAMES
 
-    valid = sorted(set(inspect.signature(generate_metamers).parameters) - _RESERVED)
+    valid = sorted(set(OPTION_NAMES) - _RESERVED)
     for key in options:
         if key in _RESERVED:
             raise ConfigError(
@@ -61,8 +64,8 @@ def _check_names(cfg: MetamersConfig) -> None:
     for key, registry in (("regularizers", REGULARIZERS), ("inits", INITS), ("optimizers", OPTIMIZERS)):
         for i, spec in enumerate(getattr(cfg, key)):
             try:
-                registry.get(spec.partition(":")[0].strip())
-            except UnknownNameError as exc:
+                registry.get(split_spec(spec, key[:-1])[0])
+            except (UnknownNameError, SpecError) as exc:
                 raise ConfigError(f"metamers.{key}[{i}]: {exc}") from None
 
 
@@ -109,12 +112,15 @@ def run(unit: Unit, ctx: StudyContext, inputs: Mapping[str, UnitInput]) -> UnitO
     prm = unit.params
     model = checked_model(prm["model"], prm["model_key"], ctx)
     main = ctx.stimuli["main"]
+    work = Path(ctx.work_dir) / "metamers" / unit.key if ctx.work_dir is not None else None
     res = generate_metamers(
         [model], main.subset(prm["targets"]), list(prm["layers"]), init=prm["init"],
         regularizer=prm["regularizer"], optimizer=prm["optimizer"], steps=prm["steps"],
         repeats=prm["repeats"], null_stimuli=main, seed=prm["seed"], device=model.device,
-        quiet=True, **prm["options"],
+        quiet=True, checkpoint=work, **prm["options"],
     )
+    if work is not None:  # the result goes to the store next; a kill before that reruns it
+        shutil.rmtree(work, ignore_errors=True)
     rows = []
     layers = np.asarray(res.layers)
     for layer in prm["layers"]:

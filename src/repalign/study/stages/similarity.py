@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from repalign.errors import ConfigError, UnknownNameError
+from repalign.errors import ConfigError, SpecError, UnknownNameError
 from repalign.study.context import StudyContext
 from repalign.study.plan import Planner
 from repalign.study.stages.features import features_unit, read_features
@@ -29,13 +29,13 @@ def _check_metrics(names: list[str], key: str, kind: str) -> None:
 
     for i, name in enumerate(names):
         try:
-            info = METRICS.info(name)
-        except UnknownNameError as exc:
+            info = METRICS.info(METRICS.parse(name)[0])
+        except (UnknownNameError, SpecError) as exc:
             raise ConfigError(f"{key}[{i}]: {exc}") from None
-        if kind not in info["accepts"]:
+        if kind not in info.accepts:
             raise ConfigError(
                 f"{key}[{i}]: metric {name!r} cannot compare features with a {kind} matrix (the "
-                f"reference's form); it accepts {', '.join(info['accepts'])}. Pick another metric "
+                f"reference's form); it accepts {', '.join(info.accepts)}. Pick another metric "
                 "or a model spec as the reference."
             )
 
@@ -93,7 +93,7 @@ def _pairwise(unit: Unit, inputs: Mapping[str, UnitInput]) -> UnitOutput:
     prm = unit.params
     metric = prm["metric"]
     feats = [read_features(inputs[k])[layer] for k, layer in zip(prm["features"], prm["layers"], strict=True)]
-    symmetric = bool(METRICS.info(metric)["symmetric"])
+    symmetric = bool(METRICS.info(METRICS.parse(metric)[0]).symmetric)
     rows = []
     models, layers = prm["models"], prm["layers"]
     for i in range(len(models)):

@@ -1,4 +1,5 @@
-"""Readable messages for configuration errors: the dotted key path and the closest valid name.
+"""Configuration files (TOML or YAML) and readable messages for their errors: the dotted key path
+and the closest valid name. Shared by study and experiment configurations.
 
 Example:
     >>> _dotted(("metamers", "regularizers", 1))
@@ -8,13 +9,17 @@ Example:
 from __future__ import annotations
 
 import difflib
+import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["format_errors"]
+from repalign.errors import ConfigError
+
+__all__ = ["format_errors", "read_config_file"]
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -100,9 +105,42 @@ def _one_error(err: Any, data: Any, root: type[BaseModel]) -> str:
     return f"{path}: {msg[:1].lower()}{msg[1:]}, {got}."
 
 
-def format_errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> str:
+def format_errors(exc: ValidationError, data: Any, root: type[BaseModel], *,
+                  what: str = "study configuration") -> str:
     """One message listing every validation problem of ``data`` against ``root``, each with the
     dotted path of its key and, for a misspelt key or choice, the closest valid name."""
     lines = [_one_error(e, data, root) for e in exc.errors()]
-    head = f"Invalid study configuration ({len(lines)} problem{'s' if len(lines) > 1 else ''}):"
+    head = f"Invalid {what} ({len(lines)} problem{'s' if len(lines) > 1 else ''}):"
     return "\n  ".join([head, *lines])
+
+
+def read_config_file(path: Path, what: str = "Study configuration") -> dict[str, Any]:
+    """The mapping held by a ``.toml``, ``.yaml`` or ``.yml`` file.
+
+    Raises:
+        ConfigError: missing file, another suffix, a syntax error, or not a mapping at the top.
+    """
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist; give a .toml or .yaml file.")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    try:
+        if suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"{what} {path} has suffix {suffix!r}; expected .toml, .yaml or .yml.")
+    except ConfigError:
+        raise
+    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError
+        raise ConfigError(f"{what} {path} is not valid {suffix[1:].upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must hold a mapping of sections, not {type(data).__name__}.")
+    return data
