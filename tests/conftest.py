@@ -114,6 +114,8 @@ def tiny_dreamsim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     for module in (load_clip_as_dino, load_open_clip_as_dino):
         monkeypatch.setattr(module, "vit_base", tiny_vit)
+    # the package's own loader (called by reference computations) sets torch hub's folder
+    monkeypatch.setattr(torch.hub, "_hub_dir", torch.hub._hub_dir)
     folder = tmp_path / "dreamsim"
     folder.mkdir()
     for i, variant in enumerate(TINY_DREAMSIM):

@@ -35,7 +35,9 @@ def test_distance_equals_the_package(variant, tiny_dreamsim, no_network):
                                dreamsim_type=variant)
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(3, 3, 224, 224, generator=g), torch.rand(3, 3, 224, 224, generator=g)
+    hub = torch.hub.get_dir()
     d = get_distance(f"dreamsim:{variant}")
+    assert torch.hub.get_dir() == hub  # loading leaves torch hub's folder alone
     with torch.no_grad():
         torch.testing.assert_close(d(x, y), ref(x, y), rtol=1e-4, atol=1e-5)
         assert torch.allclose(d(x, x), torch.zeros(3), atol=1e-5)

@@ -105,7 +105,9 @@ def load_perceptual(variant: str, folder: Path) -> nn.Module:
     missing = missing_files(variant, folder)
     if missing:
         raise _weights_error(variant, folder, missing)
-    hub_dir = torch.hub.get_dir()
+    # the package calls torch.hub.set_dir(folder); put back torch's own state afterwards (None
+    # means "follow TORCH_HOME", which set_dir(get_dir()) would freeze)
+    hub_dir = getattr(torch.hub, "_hub_dir", None)
     try:  # the package prints its progress and points torch hub at the weights folder
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             # the package wraps its model in LoRA twice (get_peft_model, then from_pretrained)
@@ -113,7 +115,7 @@ def load_perceptual(variant: str, folder: Path) -> nn.Module:
             model, _ = dreamsim.dreamsim(pretrained=True, device="cpu", cache_dir=str(folder),
                                          normalize_embeds=True, dreamsim_type=variant)
     finally:
-        torch.hub.set_dir(hub_dir)
+        torch.hub._hub_dir = hub_dir  # type: ignore[attr-defined]
     return model
 
 
