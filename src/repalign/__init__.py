@@ -31,11 +31,14 @@ _ENTRY_POINTS: dict[str, str] = {
     "MetamerResult": "repalign.metamers.result",
     "MetamerRecipe": "repalign.metamers.recipe",
     "run_study": "repalign.study.runner",
+    "fit_embedding": "repalign.embedding.fit",
+    "EmbeddingResult": "repalign.embedding.result",
 }
 _SUBPACKAGES = (
     "alignment",
     "analysis",
     "data",
+    "embedding",
     "errors",
     "evaluation",
     "features",

@@ -61,7 +61,9 @@ def test_positions_are_randomised_and_recorded(client, experiment):
 def test_repeated_response_is_acknowledged_once(client, experiment):
     s = client.post("/api/session", json={"participant_id": "A"}).json()
     body = response_body("A", s["trials"][0], {"choice": 2}, rid="resp-0001")
-    first = client.post("/api/response", json=body).json()
+    answer = client.post("/api/response", json=body)
+    assert answer.headers["server-timing"].startswith("app;dur=")
+    first = answer.json()
     second = client.post("/api/response", json=body).json()
     assert first["duplicate"] is False and second["duplicate"] is True
     assert n_rows(experiment, "responses") == 1
@@ -325,3 +327,41 @@ def test_vendor_serves_only_jspsych_dist(tmp_path, experiment):
         assert c.get("/vendor/jspsych/dist/index.browser.min.js").text == "/* js */"
         assert c.get("/vendor/jspsych/package.json").status_code == 404
         assert c.get("/vendor/other/x.js").status_code == 404
+
+
+def test_redirect_url_comes_with_its_delay(tmp_path):
+    cfg = make_config(completion={"redirect_url": "https://example.org/done?cc=DONE-1",
+                                  "redirect_after_ms": 3000})
+    exp = Experiment.open(cfg, tmp_path / "e.sqlite")
+    with TestClient(create_app(exp)) as c:
+        complete(c, "A")
+        end = c.post("/api/finish", json={"participant_id": "A"}).json()
+    exp.store.close()
+    assert end == {"status": "completed", "completion_code": "DONE-1",
+                   "redirect_url": "https://example.org/done?cc=DONE-1", "redirect_after_ms": 3000}
+
+
+def test_progress_counts_responses_per_participant_and_planned_trial(client, experiment):
+    complete(client, "A")
+    client.post("/api/session", json={"participant_id": "B"})
+    p = experiment.progress()
+    assert [(x["external_id"], x["n_responses"], x["n_trials"]) for x in p["participants"]] == \
+        [("A", 6, 6), ("B", 0, 6)]
+    mains = {r[0] for r in experiment.store.read(
+        "SELECT planned_id FROM assignments WHERE participant = 1 AND kind = 'main'")}
+    assert {x["id"]: x["responses"] for x in p["planned"]} == {i: int(i in mains) for i in range(8)}
+    assert all(x["assigned"] == 1 for x in p["planned"])
+    assert len(p["response_times"]) == 6
+    page = client.get("/admin?token=test-token-0123456789").text
+    assert "6 responses stored" in page and "0 of 8" in page
+
+
+def test_max_participants_refuses_newcomers_only(tmp_path):
+    exp = Experiment.open(make_config(max_participants=1), tmp_path / "e.sqlite")
+    with TestClient(create_app(exp)) as c:
+        assert c.post("/api/session", json={"participant_id": "A"}).status_code == 200
+        full = c.post("/api/session", json={"participant_id": "B"})
+        assert full.status_code == 409 and "all the participants" in full.json()["error"]
+        assert c.post("/api/session", json={"participant_id": "A"}).status_code == 200
+    assert n_rows(exp, "participants") == 1
+    exp.store.close()

@@ -15,6 +15,12 @@ def _one_thread(one_torch_thread):
     yield
 
 
+@pytest.fixture
+def null(rng) -> torch.Tensor:
+    """30 uniform-noise images (3x16x16) for the criterion's null."""
+    return torch.from_numpy(rng.random((30, 3, 16, 16))).float()
+
+
 class _Invertible(nn.Module):
     """A fixed invertible 1x1 colour mixing followed by a flatten: layer "mix" is invertible."""
 

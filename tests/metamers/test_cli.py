@@ -46,3 +46,20 @@ def test_cli_same_label_modes():
     assert parse([*base, "--same-label", "true"]).same_label == "true"
     with pytest.raises(SystemExit):
         parse([*base, "--same-label", "yes"])
+
+
+def test_cli_recipe_precision_and_checkpoint(tmp_path, capsys):
+    out, ck = tmp_path / "run", tmp_path / "ck"
+    args = ["metamers", "zoo:cnn_standard_s0", "bundled:digits", "--layers", "block2", "--n", "2",
+            "--recipe", "feather", "--steps", "16", "--precision", "bf16", "--channels-last",
+            "--checkpoint", str(ck), "--checkpoint-every", "5", "--out", str(out), "--quiet",
+            "--no-png", "--no-figure"]
+    assert main(args) == 0
+    res = MetamerResult.load(out)
+    assert (res.config["preset"], res.config["precision"], res.config["channels_last"]) == (
+        "feather", "bf16", True)
+    assert sorted(p.name for p in ck.glob("batch-*")) == ["batch-00000.done.pt"]
+    capsys.readouterr()
+    code = main(["metamers", "zoo:cnn_standard_s0", "bundled:digits", "--layers", "block2",
+                 "--n", "2", "--amp", "--device", "cpu", "--out", str(tmp_path / "x"), "--quiet"])
+    assert code == 2 and "precision='bf16'" in capsys.readouterr().err

@@ -12,11 +12,6 @@ from repalign.metamers.optimizers import NormalizedGD
 from repalign.metamers.presets import get_preset, list_presets
 
 
-@pytest.fixture
-def null(rng):
-    return torch.from_numpy(rng.random((30, 3, 16, 16))).float()
-
-
 def _gen(model, images, **kw):
     kw.setdefault("quiet", True)
     return ra.generate_metamers(model, images, **kw)

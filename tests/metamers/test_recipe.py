@@ -15,11 +15,6 @@ from repalign.metamers.presets import get_preset, list_presets
 from repalign.metamers.resolve import loop_config
 
 
-@pytest.fixture
-def null(rng):
-    return torch.from_numpy(rng.random((30, 3, 16, 16))).float()
-
-
 def test_presets_are_recipes_with_the_published_values():
     assert list_presets() == ["fast", "feather", "nanda"]
     assert isinstance(recipes.feather, MetamerRecipe) and recipes.feather.name == "feather"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 __all__ = ["register"]
 
 _TABLE_COLUMNS = ["name", "status", "location", "style", "epsilon", "clean_acc", "robust_acc_l2",
-                  "robust_acc_linf", "train_time_s", "shipped_clean_acc", "identical_to_shipped",
+                  "robust_acc_linf", "shift_acc", "train_time_s", "shipped_clean_acc", "identical_to_shipped",
                   "max_abs_diff_to_shipped"]
 
 
@@ -42,13 +42,15 @@ def _train(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from repalign.models.zoo import EPSILON, zoo_table
 
-    table = zoo_table(args.pattern)
+    table = zoo_table(args.pattern, shift=args.shift)
     if table.empty:
         print(f"no zoo model matches {args.pattern!r}")
         return 0
     _print_table(table)
+    shift = ("; shift_acc: mean accuracy on them in the renditions of bundled:digits_shifted"
+             if args.shift else "")
     print(f"(robust accuracy: PGD-20 at L2 eps {EPSILON['l2']}, Linf eps {EPSILON['linf']} on "
-          "the held-out digits 0-4; load with create_model('zoo:NAME'))")
+          f"the held-out digits 0-4{shift}; load with create_model('zoo:NAME'))")
     return 0
 
 
@@ -69,6 +71,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_list(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="zoo models with their accuracies")
     p.add_argument("pattern", nargs="?", default="*", help="glob over names, e.g. '*_linf_*'")
+    p.add_argument("--shift", action="store_true",
+                   help="also measure each model's accuracy on the shifted digits (domain shift)")
     p.set_defaults(func=_list)
 
 

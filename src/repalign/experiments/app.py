@@ -31,7 +31,8 @@ refused request stores nothing):
 - ``POST /api/response`` ``{"participant_id", "trial_index", "response_id" (8-64 of
   ``A-Za-z0-9_-``, made by the page, e.g. a UUID), "response", "rt_ms", "onscreen_order" (the
   stimulus ids in the order shown), "client_sent_at" (ms, optional)}`` -> ``{"ack": true,
-  "duplicate": bool, "next_trial"}`` only after the SQLite commit. ``response`` is
+  "duplicate": bool, "next_trial"}`` only after the SQLite commit (``Server-Timing: app;dur=MS``
+  gives the time from reading the body to the commit). ``response`` is
   ``{"choice": k}`` (odd-one-out: index into stimuli; two_afc: 1 or 2, the candidate's index
   into stimuli; recognition: index into choices), ``{"matches": [j, ...]}`` (for each metamer
   in stimuli order, the index into stimuli of its target; each target gets
@@ -40,7 +41,8 @@ refused request stores nothing):
   409 trial already answered with another id / session finished, 422 invalid response.
 - ``POST /api/finish`` ``{"participant_id"}`` -> ``{"status": "completed", "completion_code",
   "redirect_url"}`` or ``{"status": "failed", "failure_code", "failure_redirect_url"}`` (too
-  many failed known-answer catch trials); 409 while trials are unanswered. Idempotent.
+  many failed known-answer catch trials), plus ``"redirect_after_ms"`` when there is a redirect
+  URL; 409 while trials are unanswered. Idempotent.
 - ``GET /stimuli/<name>.png``: only the experiment's own images (from the database); any other
   name, ``../`` included, is 404.
 - ``GET /admin``, ``GET /admin/plot.svg``, ``GET /api/export``: need the admin token
@@ -60,6 +62,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -242,11 +245,14 @@ def create_app(exp: Experiment, *, web_dir: Path | None = None) -> Any:
 
     @handler
     async def response(request: Request) -> Response:
+        t0 = time.perf_counter()
         b = await read_body(request, ResponseBody)
         out = await run_in_threadpool(exp.respond, b.participant_id, b.trial_index,
                                       b.response_id, b.response, b.rt_ms, b.onscreen_order,
                                       b.client_sent_at)
-        return JSONResponse(out, headers={"Cache-Control": "no-store"})
+        took = (time.perf_counter() - t0) * 1000  # body read to commit: the server's share
+        return JSONResponse(out, headers={"Cache-Control": "no-store",
+                                          "Server-Timing": f"app;dur={took:.2f}"})
 
     @handler
     async def finish(request: Request) -> Response:

@@ -74,8 +74,10 @@ class DesignConfig(_Section):
     participant sees the same trials); each is assigned to ``participants_per_trial`` people,
     always the least-seen trials first, so ``ceil(planned_trials x participants_per_trial /
     trials_per_participant)`` participants complete the plan. Each participant sees their trials
-    in their own random order with random on-screen positions (both recorded). ``adaptive`` is
-    reserved for adaptive odd-one-out triplet selection and is not available yet.
+    in their own random order with random on-screen positions (both recorded). ``adaptive``
+    (odd-one-out only): each new participant gets ``trials_per_participant`` fresh triplets
+    proposed from the answers so far (:mod:`repalign.experiments.adaptive`); ``planned_trials``
+    and ``participants_per_trial`` then do not apply.
     """
 
     trials_per_participant: int = Field(default=30, ge=1, le=2000)
@@ -85,9 +87,6 @@ class DesignConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> DesignConfig:
-        if self.adaptive:
-            raise ValueError("adaptive: adaptive triplet selection is not available yet; set "
-                             "adaptive = false (trials are planned at random and balanced)")
         if self.planned_trials is not None and self.planned_trials < self.trials_per_participant:
             raise ValueError(
                 f"planned_trials ({self.planned_trials}) must be at least trials_per_participant "
@@ -144,13 +143,15 @@ class TextsConfig(_Section):
 
 class CompletionConfig(_Section):
     """What a participant gets at the end: ``code`` (and/or ``redirect_url``, e.g. Prolific's
-    completion link), or ``failure_code`` when the attention checks failed."""
+    completion link), or ``failure_code`` when the attention checks failed. The page follows
+    a redirect URL by itself after ``redirect_after_ms`` (None: only by a click)."""
 
     code: str = Field(default="COMPLETE", pattern=_CODE)
     redirect_url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2_000)
     failure_code: str = Field(default="FAILED", pattern=_CODE)
     failure_redirect_url: str | None = Field(default=None, pattern=r"^https?://\S+$",
                                              max_length=2_000)
+    redirect_after_ms: int | None = Field(default=5000, ge=0, le=600_000)
 
 
 class UrlParams(_Section):
@@ -222,6 +223,9 @@ class ExperimentConfig(_Section):
             raise ValueError("catch.known: matching has no known-answer catch trials (the "
                              "targets as their own metamers would show each image twice); set "
                              "catch.known = 0 and use catch.repeats")
+        if self.design.adaptive and self.paradigm != "odd_one_out":
+            raise ValueError(f"design.adaptive: adaptive selection proposes odd-one-out triplets; "
+                             f"paradigm {self.paradigm!r} takes adaptive = false")
         if self.paradigm in ("odd_one_out", "rating") and self.stimuli.metamers is not None:
             raise ValueError(f"paradigm {self.paradigm!r} takes a stimulus set: set "
                              "stimuli.source instead of stimuli.metamers")

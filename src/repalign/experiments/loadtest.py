@@ -89,6 +89,13 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.kill9()
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the running server has used so far (Linux ``/proc``)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return 0.0
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stored(self) -> int:
         """Responses in the database now (read-only connection)."""
         conn = connect(self.db, readonly=True)

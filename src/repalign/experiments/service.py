@@ -58,7 +58,7 @@ def _dumps(value: Any) -> str:
 
 def _initialize(store: Store, cfg: ExperimentConfig) -> None:
     pool = build_pool(cfg)
-    planned = plan_trials(cfg, pool)
+    planned = [] if cfg.design.adaptive else plan_trials(cfg, pool)  # adaptive: per session
     with store.transaction() as conn:
         conn.executemany("INSERT INTO stimuli (name, meta, png) VALUES (?, ?, ?)",
                          [(it.name, _dumps(it.meta()), it.png) for it in pool.items])
@@ -107,6 +107,13 @@ class Experiment:
             )
         self.pool = load_pool(store)
         self.images = {it.name: it.png for it in self.pool.items}
+        self.adaptive = None
+        if cfg.design.adaptive:  # imported here: only adaptive experiments need torch
+            from repalign.experiments.adaptive import AdaptivePlanner
+
+            self.adaptive = AdaptivePlanner(
+                store, [it.name for it in self.pool.by_kind("stimulus")], seed=cfg.seed)
+            self.adaptive.refit_soon()  # a restarted server refits on the stored answers
         self.token_generated = False
         token = cfg.admin_token or os.environ.get("REPALIGN_ADMIN_TOKEN") or None
         if token is None:
@@ -142,10 +149,15 @@ class Experiment:
 
     def _ending(self, status: str) -> dict[str, Any]:
         c = self.cfg.completion
+        out: dict[str, Any]
         if status == "completed":
-            return {"status": status, "completion_code": c.code, "redirect_url": c.redirect_url}
-        return {"status": status, "failure_code": c.failure_code,
-                "failure_redirect_url": c.failure_redirect_url}
+            out = {"status": status, "completion_code": c.code, "redirect_url": c.redirect_url}
+        else:
+            out = {"status": status, "failure_code": c.failure_code,
+                   "failure_redirect_url": c.failure_redirect_url}
+        if c.redirect_url if status == "completed" else c.failure_redirect_url:
+            out["redirect_after_ms"] = c.redirect_after_ms
+        return out
 
     @staticmethod
     def _next_trial(conn: Any, pid: int, n_trials: int) -> int:
@@ -162,11 +174,18 @@ class Experiment:
         return tuple(row)
 
     def _assign(self, conn: Any, pid: int) -> None:
-        rows = conn.execute("SELECT id, spec, n_assigned FROM planned_trials ORDER BY id").fetchall()
-        rng = np.random.default_rng([self.cfg.seed, pid, 3])
-        order = rng.permutation(len(rows))
-        least = sorted(order, key=lambda i: rows[int(i)][2])  # stable: random among ties
-        chosen = [rows[int(i)] for i in least[: self.cfg.design.trials_per_participant]]
+        k = self.cfg.design.trials_per_participant
+        if self.adaptive is not None:  # fresh triplets from the latest fit (never waits for one)
+            start = conn.execute("SELECT coalesce(max(id), -1) + 1 FROM planned_trials").fetchone()[0]
+            chosen = [(start + i, _dumps(t), 0) for i, t in enumerate(self.adaptive.plan(k))]
+            conn.executemany("INSERT INTO planned_trials (id, spec) VALUES (?, ?)",
+                             [r[:2] for r in chosen])
+        else:
+            rows = conn.execute("SELECT id, spec, n_assigned FROM planned_trials ORDER BY id").fetchall()
+            rng = np.random.default_rng([self.cfg.seed, pid, 3])
+            order = rng.permutation(len(rows))
+            least = sorted(order, key=lambda i: rows[int(i)][2])  # stable: random among ties
+            chosen = [rows[int(i)] for i in least[:k]]
         conn.executemany("UPDATE planned_trials SET n_assigned = n_assigned + 1 WHERE id = ?",
                          [(r[0],) for r in chosen])
         trials = build_session(self.cfg, self.pool, [(r[0], json.loads(r[1])) for r in chosen], pid)
@@ -290,7 +309,10 @@ class Experiment:
                              (status, now, pid))
             return str(status)
 
-        return self._ending(self.store.write(work))
+        ending = self._ending(self.store.write(work))
+        if self.adaptive is not None:  # between sessions: refit in the background
+            self.adaptive.refit_soon()
+        return ending
 
     # -- experimenter -------------------------------------------------------------------------
     def progress(self) -> dict[str, Any]:
@@ -301,9 +323,10 @@ class Experiment:
             "(SELECT group_concat(rule || ': ' || detail, '; ') FROM flags f "
             " WHERE f.participant = p.id) FROM participants p ORDER BY p.id")
         per_item = self.store.read(
-            "SELECT t.id, t.n_assigned, (SELECT count(*) FROM responses r JOIN assignments a ON "
-            "a.participant = r.participant AND a.trial_index = r.trial_index WHERE "
-            "a.planned_id = t.id AND a.kind = 'main') FROM planned_trials t ORDER BY t.id")
+            "SELECT t.id, t.n_assigned, count(r.id) FROM planned_trials t "
+            "LEFT JOIN assignments a ON a.planned_id = t.id AND a.kind = 'main' "
+            "LEFT JOIN responses r ON r.participant = a.participant AND "
+            "r.trial_index = a.trial_index GROUP BY t.id ORDER BY t.id")
         times = [r[0] for r in self.store.read("SELECT received_at FROM responses ORDER BY id")]
         d = self.cfg.design
         return {

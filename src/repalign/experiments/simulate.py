@@ -38,7 +38,9 @@ class SimulationReport:
 
     Attributes:
         acked: every acknowledged response (the POSTed body plus ``duplicate``).
-        latencies_ms: duration of each acknowledged POST /api/response (the last attempt).
+        latencies_ms: duration of each acknowledged POST /api/response (the last attempt), as
+            the client saw it.
+        server_ms: the server's own share of each (``Server-Timing``: body read to commit).
         retries: requests repeated after a network error or a 5xx.
         endings: participant id -> the /api/finish answer.
         refused: 4xx answers (status, message) that were not expected.
@@ -47,6 +49,7 @@ class SimulationReport:
 
     acked: list[dict[str, Any]] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)
     retries: int = 0
     endings: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: list[tuple[int, str]] = field(default_factory=list)
@@ -55,10 +58,13 @@ class SimulationReport:
     def summary(self) -> dict[str, Any]:
         """Counts, ack latency percentiles and throughput."""
         lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.zeros(1)
+        srv = np.asarray(self.server_ms) if self.server_ms else np.zeros(1)
         return {"participants": len(self.endings), "responses_acked": len(self.acked),
                 "retries": self.retries, "refused": len(self.refused),
                 "ack_p50_ms": float(np.percentile(lat, 50)),
                 "ack_p99_ms": float(np.percentile(lat, 99)),
+                "server_p50_ms": float(np.percentile(srv, 50)),
+                "server_p99_ms": float(np.percentile(srv, 99)),
                 "responses_per_s": len(self.acked) / self.wall_s if self.wall_s else 0.0,
                 "wall_s": self.wall_s}
 
@@ -107,6 +113,9 @@ async def _post(client: Any, path: str, body: dict[str, Any], report: Simulation
         try:
             r = await client.post(path, json=body)
             if r.status_code < 500:
+                timing = r.headers.get("server-timing", "")
+                if timing.startswith("app;dur="):
+                    report.server_ms.append(float(timing[8:]))
                 return r.status_code, r.json(), (time.perf_counter() - t0) * 1000
         except (httpx.TransportError, ValueError):
             pass

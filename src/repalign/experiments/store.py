@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS responses (
     response TEXT NOT NULL, answer TEXT NOT NULL, onscreen_order TEXT NOT NULL,
     rt_ms REAL NOT NULL, client_sent_at REAL, received_at REAL NOT NULL,
     UNIQUE (participant, trial_index));
+CREATE INDEX IF NOT EXISTS assignments_planned ON assignments (planned_id);
 CREATE TABLE IF NOT EXISTS flags (
     participant INTEGER NOT NULL REFERENCES participants(id), rule TEXT NOT NULL,
     detail TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (participant, rule));

@@ -41,6 +41,7 @@ __all__ = [
     "AnalysisConfig",
     "EvaluationConfig",
     "ExecutorConfig",
+    "ExperimentData",
     "FeaturesConfig",
     "FewShotConfig",
     "GLocalConfig",
@@ -122,12 +123,22 @@ class TwoAFCFile(_Section):
     limit: int | None = Field(default=None, ge=1)
 
 
+class ExperimentData(_Section):
+    """Answers collected with ``repalign experiment serve``: the experiment database. Its
+    odd-one-out triplets, similarity ratings or 2AFC judgements become the human data of that
+    kind; ``include_flagged`` keeps participants flagged by an exclusion rule."""
+
+    path: str
+    include_flagged: bool = False
+
+
 class HumanConfig(_Section):
     """Optional human data; paths are relative to the configuration file's folder."""
 
     triplets: TripletsFile | None = None
     similarity: SimilarityFile | None = None
     two_afc: TwoAFCFile | None = None
+    experiment: ExperimentData | None = None
 
 
 class FeaturesConfig(_Section):
@@ -306,12 +317,14 @@ class StudyConfig(_Section):
         problems = []
         human = self.human
         if self.similarity is not None and self.similarity.reference == "human":
-            if human is None or (human.similarity is None and human.triplets is None):
+            if human is None or (human.similarity is None and human.triplets is None
+                                 and human.experiment is None):
                 problems.append(
                     "similarity.reference: 'human' needs [human] similarity or triplets; give "
                     "them or set a model spec or 'ensemble:PATTERN' as the reference"
                 )
-        if self.glocal is not None and self.similarity is None and (human is None or human.triplets is None):
+        if self.glocal is not None and self.similarity is None and (
+                human is None or (human.triplets is None and human.experiment is None)):
             problems.append(
                 "glocal: needs human triplets ([human] triplets) or a [similarity] section whose "
                 "reference answers simulated triplets"

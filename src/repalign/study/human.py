@@ -24,7 +24,7 @@ def load_human(config: StudyConfig, stimuli: Stimuli) -> dict[str, Any]:
 
     Returns:
         ``{"triplets": TripletSet, "similarity": SimilarityMatrix, "two_afc": TwoAFCSet}``,
-        only the kinds given.
+        only the kinds given (``experiment``: the kind its paradigm collects).
 
     Raises:
         ConfigError: a file is missing, malformed or does not match the stimuli; the message
@@ -64,6 +64,20 @@ def load_human(config: StudyConfig, stimuli: Stimuli) -> dict[str, Any]:
             out["two_afc"] = load_two_afc(config.resolve_path(human.two_afc.path), limit=human.two_afc.limit)
         except RepalignError as exc:
             raise ConfigError(f"human.two_afc: {exc}") from exc
+    if human.experiment is not None:
+        from repalign.experiments.data import load_experiment_data
+
+        try:
+            got = load_experiment_data(config.resolve_path(human.experiment.path),
+                                       include_flagged=human.experiment.include_flagged,
+                                       stimulus_ids=stimuli.ids)
+        except RepalignError as exc:
+            raise ConfigError(f"human.experiment: {exc}") from exc
+        for kind, value in got.items():
+            if kind in out:
+                raise ConfigError(f"human.experiment gives {kind}, which human.{kind} gives "
+                                  "too; keep one of them.")
+            out[kind] = value
     return out
 
 

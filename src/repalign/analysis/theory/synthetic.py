@@ -29,7 +29,7 @@ import pandas as pd
 
 from repalign._progress import progress
 from repalign.analysis.theory.channel import capacity, query_bound, shift_sensitivity
-from repalign.analysis.theory.game import localise, triplet_codes
+from repalign.analysis.theory.game import GameOutcome, localise, triplet_codes
 from repalign.errors import ConfigError
 
 __all__ = ["game_instance", "simulate_lemma", "simulate_queries", "simulate_shift"]
@@ -71,9 +71,9 @@ def game_instance(n: int, d: int, n_candidates: int | None = None, seed: int = 0
                       f"objects in {d} dimensions; ask for fewer candidates.")
 
 
-def _summary(eps: float, student: str, out: object, n: int, d: int, m: int) -> dict:
-    q = out.queries  # type: ignore[attr-defined]
-    err = 1.0 - float(out.correct.mean())  # type: ignore[attr-defined]
+def _summary(eps: float, student: str, out: GameOutcome, n: int, d: int, m: int) -> dict:
+    q = out.queries
+    err = 1.0 - float(out.correct.mean())
     cap = float(capacity(eps))
     with np.errstate(divide="ignore"):
         fano = max((1 - err) * np.log2(m) - 1.0, 0.0) / cap if cap > 0 else np.inf
@@ -82,9 +82,9 @@ def _summary(eps: float, student: str, out: object, n: int, d: int, m: int) -> d
         "capacity": cap, "queries_mean": float(q.mean()),
         "queries_se": float(q.std(ddof=1) / np.sqrt(len(q))) if len(q) > 1 else np.nan,
         "queries_median": float(np.median(q)),
-        "censored": float(out.censored.mean()),  # type: ignore[attr-defined]
+        "censored": float(out.censored.mean()),
         "error_rate": err,
-        "disagreement": out.disagreements / max(out.answers, 1),  # type: ignore[attr-defined]
+        "disagreement": out.disagreements / max(out.answers, 1),
         "bound": float(query_bound(eps, n, d)), "fano": float(fano),
     }
 

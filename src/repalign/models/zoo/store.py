@@ -157,9 +157,16 @@ def load_zoo_model(name: str, device: str | torch.device | None = None, *,
     return load_checkpoint(path, device=dev)
 
 
-def zoo_table(pattern: str = "*") -> pd.DataFrame:
+def zoo_table(pattern: str = "*", *, shift: bool = False) -> pd.DataFrame:
     """One row per zoo model: name, arch, style, norm, epsilon, seed, clean_acc, robust_acc_l2,
-    robust_acc_linf, train_time_s, location (``builtin``, ``user`` or ``untrained``)."""
+    robust_acc_linf, train_time_s, location (``builtin``, ``user`` or ``untrained``).
+
+    With ``shift=True`` each trained model is loaded and its accuracy on the held-out digits in
+    the renditions of ``bundled:digits_shifted`` is added (``shift_acc``, the mean over
+    renditions; see :func:`~repalign.models.zoo.shift_accuracies`); untrained models get NaN.
+    """
+    from repalign.models.zoo.shift import shift_accuracies
+
     rows = []
     for name in zoo_names(pattern):
         path = find_checkpoint(name)
@@ -180,4 +187,7 @@ def zoo_table(pattern: str = "*") -> pd.DataFrame:
             "location": ("builtin" if path is not None and path.parent == builtin_dir()
                          else "user" if path is not None else "untrained"),
         })
+        if shift:
+            rows[-1]["shift_acc"] = (shift_accuracies(load_checkpoint(path))["shift_acc"]
+                                     if path is not None else float("nan"))
     return pd.DataFrame(rows)

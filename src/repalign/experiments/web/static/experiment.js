@@ -101,13 +101,18 @@ function showEnd(texts, end) {
     link.textContent = "Return to the study platform";
     extra.append(link);
   }
-  const delay = end.redirect_after_ms == null ? REDIRECT_AFTER_MS : Number(end.redirect_after_ms);
+  // completion.redirect_after_ms: null means by the button only; absent, the page's default
+  const delay = "redirect_after_ms" in end ? end.redirect_after_ms : REDIRECT_AFTER_MS;
+  const automatic = away && delay !== null && Number.isFinite(Number(delay));
   const body = paragraphs(failed ? texts.failed : texts.completed);
-  if (away) body.push(`You will be taken back to the study platform in ${Math.round(delay / 1000)} seconds.`);
-  else if (code) body.push("Please enter this code where the study platform asks for it.");
+  if (automatic) {
+    body.push(`You will be taken back to the study platform in ${Math.round(Number(delay) / 1000)} seconds.`);
+  } else if (code) {
+    body.push("Please enter this code where the study platform asks for it.");
+  }
   showMessage(failed ? "Thank you" : "Thank you!", body, extra);
   document.body.dataset.state = failed ? "failed" : "completed";
-  if (away) setTimeout(() => window.location.assign(redirect), delay);
+  if (automatic) setTimeout(() => window.location.assign(redirect), Number(delay));
 }
 
 async function run() {
