@@ -52,6 +52,9 @@ def _targets(targets: Any) -> tuple[torch.Tensor, list[str], np.ndarray]:
     images = getattr(targets, "images", targets)
     images = check_images(images, "targets").to(torch.float32)
     n = images.shape[0]
+    if n == 0:
+        raise ShapeError("targets is empty: generate_metamers needs at least one target image, "
+                         f"received a batch of shape {tuple(images.shape)}.")
     ids = list(getattr(targets, "ids", None) or [f"target/{i:04d}" for i in range(n)])
     labels = getattr(targets, "labels", None)
     labels = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)

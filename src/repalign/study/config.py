@@ -245,6 +245,8 @@ class FewShotConfig(_Section):
     shots: list[int] = Field(default_factory=lambda: [1, 5, 10, 20], min_length=1)
     heads: list[str] = Field(default_factory=lambda: ["linear"], min_length=1)
     repeats: int = Field(default=3, ge=1)
+    # z-score the features with the training examples first (seed 000: the features as given)
+    standardize: bool = False
 
 
 class AnalysisConfig(_Section):
