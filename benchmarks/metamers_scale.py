@@ -324,7 +324,7 @@ def table(rec: dict[str, Any]) -> str:
         lines.append(f"| {r['models']} | {r['s_per_step']:.3f} | {r['over_n_times_one']:.3f} |")
     nc = rec["null_cache"]
     lines += ["", "## Null distribution cached per (model, layer)", "",
-              "| generate_metamers call | null forwards | seconds |", "|---|---|---|"]
+              "| generate_metamers call | null forwards | wall seconds of the call |", "|---|---|---|"]
     for r in nc["calls"]:
         lines.append(f"| {r['call']} | {r['null_forwards']} | {r['seconds']:.2f} |")
     lines += ["", f"Same array object returned on a repeated call: {nc['same_array_returned']} "
@@ -398,8 +398,7 @@ def merge(name: str, args: argparse.Namespace) -> None:
                    f"process's {rec['clock']} with one torch thread, ratios measured side by side "
                    "in the same process, interleaved per repeat.")
     rec["max_overhead_ratio"] = max(r["ratio"] for r in rec["overhead"])
-    report(name, rec)
-    (RESULTS / f"{name}.md").write_text(table(rec))
+    (RESULTS / f"{name}.md").write_text(table(report(name, rec)))
 
 
 if __name__ == "__main__":
