@@ -212,3 +212,24 @@ def test_report_opens_with_findings_and_ends_with_the_folded_configuration(tiny_
     config = page.split("<h2>Configuration</h2>", 1)[1]
     assert config.lstrip().startswith("<p>") and "<details>" in config and "metamers.steps" in config
     assert "metamers.steps" not in page.split("<h2>Configuration</h2>", 1)[0]
+
+
+def test_glocal_before_after_rows_agree_with_the_stage_and_the_cli(tiny_run, capsys):
+    from repalign.study.stages.glocal import before_after_table
+    from repalign.study.store import Store
+
+    with Store(tiny_run, readonly=True) as store:
+        table = before_after_table(store.results())
+    assert set(table["measure"]) == {"odd_one_out", "alignment_rsa_spearman", "few_shot_5", "ood_auroc"}
+    assert table["model"].nunique() == 5
+    assert (table["before_low"] <= table["before"] + 1e-12).all() and (table["after"] <= table["after_high"] + 1e-12).all()
+    np.testing.assert_allclose(table["delta"], table["after"] - table["before"], atol=1e-12)
+    df = load_results(tiny_run)
+    ooo = df.query("stage == 'glocal' and metric == 'odd_one_out' and split == 'test'")
+    for _, row in table[table["measure"] == "odd_one_out"].iterrows():
+        mine = ooo[(ooo["model"] == row.model) & (ooo["layer"] == row.layer)].set_index("features")["value"]
+        assert row.before == pytest.approx(mine["original"]) and row.after == pytest.approx(mine["aligned"])
+    assert main(["analyze", "--glocal", str(tiny_run)]) == 0
+    out = capsys.readouterr().out
+    assert "ood_auroc" in out and "Outcomes" in out
+    assert "Before/after gLocal" in (tiny_run / "report.html").read_text()

@@ -98,12 +98,41 @@ def glocal_section(data: ReportData) -> Section | None:
     )
     table.columns = [" ".join(str(v) for v in col if str(v) != "nan") for col in table.columns]
     blocks.append(Table(table.reset_index(), "gLocal: accuracy and local-structure preservation"))
-    return Section(
-        "gLocal post-hoc alignment",
-        f"An affine transform of each model's features fitted to {source} odd-one-out triplets "
-        "(global term) while keeping its local similarity structure (local term).",
-        blocks,
-    )
+    intro = (f"An affine transform of each model's features fitted to {source} odd-one-out triplets "
+             "(global term) while keeping its local similarity structure (local term).")
+    ba = _before_after_blocks(data)
+    if ba:
+        blocks += ba
+        intro += (" The before/after table (seed 001) gives each measure on the original and the "
+                  "transformed features with 95% intervals, the change with its interval and a paired "
+                  "test; a model gains on both sides when alignment and a downstream measure rise.")
+    return Section("gLocal post-hoc alignment", intro, blocks)
+
+
+def _before_after_blocks(data: ReportData) -> list[Figure | Table]:
+    from repalign.analysis import classify_change
+    from repalign.analysis.figures import draw_before_after
+    from repalign.study.stages.glocal import before_after_table
+
+    table = before_after_table(data.results)
+    if table.empty:
+        return []
+    first_layer = table.groupby("model", sort=False)["layer"].transform("first")
+    first = table[table["layer"] == first_layer].assign(model=lambda d: d["model"].map(_short))
+    measures = list(dict.fromkeys(first["measure"]))
+    downstream = [m for m in measures if m.startswith(("few_shot_", "ood_auroc"))]
+    blocks: list[Figure | Table] = []
+    if "odd_one_out" in measures and downstream:
+        fig = draw_before_after(first, "odd_one_out", downstream[:3])
+        blocks.append(Figure("glocal_before_after", figure_png(fig),
+                             "Each model before (dot) and after (arrow head) gLocal: held-out odd-one-out "
+                             "accuracy against the downstream measures."))
+        outcomes = pd.concat([classify_change(first, "odd_one_out", d).assign(downstream=d) for d in downstream],
+                             ignore_index=True)
+        blocks.append(Table(outcomes, "Who gains on both sides, who trades (changes with p < 0.05)"))
+    show = table.assign(model=table["model"].map(_short)).round(4)
+    blocks.append(Table(show, "Before/after gLocal: values, 95% intervals, paired tests"))
+    return blocks
 
 
 def metamer_section(data: ReportData) -> Section | None:
