@@ -190,6 +190,35 @@ def test_evaluation_and_analysis_match_direct_calls(tiny_run):
     assert set(table.columns) >= {"model", "clean_acc", "linear_1shot", "linear_5shot", "rsa_spearman"}
 
 
+def test_report_draws_the_representation_pictures(tiny_run):
+    """The representation test units store a projection of targets and metamers; the report
+    draws it and the observer x depth heatmap, whose cells are the stored match rates."""
+    from repalign.evaluation import heatmap_table
+    from repalign.study.report_sections import _evaluation_frames
+    from repalign.study.store import Store
+
+    figures = {p.stem.split("_", 1)[1] for p in (tiny_run / "figures").glob("*.png")}  # NN_name
+    assert "representation_heatmap" in figures
+    assert any(f.startswith("representation_projection_") for f in figures)
+    df = load_results(tiny_run)
+    stored = df[(df["stage"] == "evaluation") & (df["test"] == "representation_test")
+                & (df["metric"] == "match_rate")]
+    with Store(tiny_run, readonly=True) as store:
+        plan = store.plan()
+        unit = plan[(plan["stage"] == "evaluation")
+                    & plan["params"].map(lambda p: p.get("test") == "representation_test")].iloc[0]
+        coords = pd.read_csv(io.BytesIO(store.read_files(unit["key"])["projection.csv"]))
+    assert {"target", "metamer"} == set(coords["kind"]) and coords[["x", "y"]].notna().all().all()
+
+    class Data:  # what _evaluation_frames reads
+        def stage(self, name):
+            return df[df["stage"] == name].dropna(axis=1, how="all")
+
+    per_recipe, _ = _evaluation_frames(Data())
+    cells = heatmap_table(per_recipe[per_recipe["test"] == "representation_test"])
+    assert sorted(cells["value"]) == pytest.approx(sorted(stored["value"]))
+
+
 def test_glocal_before_after_rows_agree_with_the_stage_and_the_cli(tiny_run, capsys):
     from repalign.study.stages.glocal import before_after_table
     from repalign.study.store import Store

@@ -211,6 +211,37 @@ _SCORES = [
 ]
 
 
+def _representation_figures(data: ReportData, per_recipe: pd.DataFrame) -> list[Figure]:
+    """Seed 003's pictures: the observer x depth heatmap of the representation test's match rate
+    (with its null band) and, per metamer set, the 2-D projection of targets and metamers."""
+    import io
+
+    from repalign.evaluation import plot_representation_heatmap, plot_representation_projection
+
+    out: list[Figure] = []
+    rep = per_recipe[per_recipe["test"] == "representation_test"] if not per_recipe.empty else per_recipe
+    if rep.empty or "observer_layer" not in rep.columns:
+        return out
+    fig = plot_representation_heatmap(rep)
+    out.append(Figure("representation_heatmap", figure_png(fig),
+                      "Representation test per observer (rows) and stage (columns): share of metamers "
+                      "whose activations correlate more with their own target than with any other, "
+                      "with the 95% band of that share under chance (* beyond it)."))
+    done = data.plan[(data.plan["stage"] == "evaluation") & data.plan["done"]
+                     & data.plan["params"].map(lambda p: p.get("test") == "representation_test")]
+    for key, params in zip(done["key"], done["params"], strict=True):
+        files = data.store.read_files(key)
+        if "projection.csv" not in files:
+            continue
+        coords = pd.read_csv(io.BytesIO(files["projection.csv"]))
+        fig = plot_representation_projection(coords)
+        out.append(Figure(f"representation_projection_{key[:8]}", figure_png(fig),
+                          f"Targets (o) and metamers (x) of {params.get('metamers', 'the metamer set')} "
+                          "in each observer stage: first two principal components of their activations, "
+                          "each metamer joined to its target."))
+    return out
+
+
 def evaluation_section(data: ReportData) -> Section | None:
     from repalign.evaluation import plot_scores, plot_transfer
 
@@ -225,6 +256,7 @@ def evaluation_section(data: ReportData) -> Section | None:
         shown, note = _first_recipe(sub)
         fig = plot_scores(shown, metric, hue="regularizer", title=metric)
         blocks.append(Figure(f"evaluation_{test}", figure_png(fig), caption + note + "."))
+    blocks += _representation_figures(data, per_recipe)
     if not transfer.empty:
         shown = transfer[transfer["metric"] == "accuracy_metamers"]
         if not shown.empty:
