@@ -190,6 +190,30 @@ def test_evaluation_and_analysis_match_direct_calls(tiny_run):
     assert set(table.columns) >= {"model", "clean_acc", "linear_1shot", "linear_5shot", "rsa_spearman"}
 
 
+def test_report_opens_with_findings_and_ends_with_the_folded_configuration(tiny_run):
+    import re
+
+    from repalign.study.report import build_report
+
+    page = build_report(tiny_run, out=tiny_run / "findings_check.html").read_text()
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles[0] == "Findings" and titles[1] == "Overview" and titles[-1] == "Configuration"
+    findings = page.split("<h2>Findings</h2>", 1)[1].split("<h2>", 1)[0]
+    # headline numbers with their intervals, and the key figures (each once in the page)
+    assert "Headline numbers" in findings and "2AFC score of" in findings
+    assert "partial correlation of" in findings and "most aligned with" in findings
+    for name in ("alignment_reference", "evaluation_two_afc", "alignment_vs_few_shot"):
+        assert f'data-name="{name}"' in findings and page.count(f'data-name="{name}"') == 1
+    results = load_results(tiny_run)
+    two_afc = results[(results["metric"] == "two_afc") & results["relation"].isna()] \
+        if "relation" in results.columns else results[results["metric"] == "two_afc"]
+    assert two_afc["ci_low"].notna().any()  # the interval the headline shows exists
+    # the configuration: folded, at the end, every key of the study
+    config = page.split("<h2>Configuration</h2>", 1)[1]
+    assert config.lstrip().startswith("<p>") and "<details>" in config and "metamers.steps" in config
+    assert "metamers.steps" not in page.split("<h2>Configuration</h2>", 1)[0]
+
+
 def test_report_draws_the_representation_pictures(tiny_run):
     """The representation test units store a projection of targets and metamers; the report
     draws it and the observer x depth heatmap, whose cells are the stored match rates."""
