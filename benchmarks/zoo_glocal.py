@@ -48,7 +48,8 @@ def main() -> None:
     out = Path(args.out)
     load = {"loadavg_start": os.getloadavg()}
     t0 = time.perf_counter()
-    if args.reuse_ood and (out / "ood.csv").is_file():
+    reused = args.reuse_ood and (out / "ood.csv").is_file()
+    if reused:
         ood = pd.read_csv(out / "ood.csv")
     else:
         ood = ra.analysis.zoo_ood(args.models, k=args.k, n_boot=args.n_boot, seed=args.seed)
@@ -71,6 +72,7 @@ def main() -> None:
         "glocal_significant_up": table[(table.p_value < 0.05) & (table.delta > 0)].groupby("measure").size().to_dict(),
         "glocal_significant_down": table[(table.p_value < 0.05) & (table.delta < 0)].groupby("measure").size().to_dict(),
         "outcomes": {d: row[row > 0].to_dict() for d, row in counts.iterrows()},
+        "ood_reused": bool(reused),
         "seconds": {"ood": round(t1 - t0, 1), "glocal": round(t2 - t1, 1)},
         **load, "loadavg_end": os.getloadavg(),
         "note": "shared 2-core machine, other work running; times are context only",

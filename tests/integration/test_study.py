@@ -111,13 +111,12 @@ def test_changing_a_parameter_reruns_only_what_depends_on_it(tiny_run, tmp_path,
 def test_results_cli_exports(tiny_run, tmp_path, capsys):
     import importlib.util
 
-    from repalign.errors import MissingDependencyError
-
     df = load_results(tiny_run)
     formats = ["csv", "json", "parquet"]
     if importlib.util.find_spec("pyarrow") is None:  # the parquet extra is not installed
-        with pytest.raises(MissingDependencyError, match=r"repalign\[parquet\]"):
-            main(["results", str(tiny_run), "--format", "parquet", "--out", str(tmp_path / "r.pq")])
+        assert main(["results", str(tiny_run), "--format", "parquet", "--out",
+                     str(tmp_path / "r.pq")]) == 2
+        assert "pip install 'repalign[parquet]'" in capsys.readouterr().err
         formats.remove("parquet")
     for fmt in formats:
         out = tmp_path / f"r.{fmt}"
@@ -188,6 +187,30 @@ def test_evaluation_and_analysis_match_direct_calls(tiny_run):
              & (df["downstream"] == "linear_1shot")]
     assert row["value"].iloc[0] == pytest.approx(u.quadratic)
     assert set(table.columns) >= {"model", "clean_acc", "linear_1shot", "linear_5shot", "rsa_spearman"}
+
+
+def test_report_opens_with_findings_and_ends_with_the_folded_configuration(tiny_run):
+    import re
+
+    from repalign.study.report import build_report
+
+    page = build_report(tiny_run, out=tiny_run / "findings_check.html").read_text()
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles[0] == "Findings" and titles[1] == "Overview" and titles[-1] == "Configuration"
+    findings = page.split("<h2>Findings</h2>", 1)[1].split("<h2>", 1)[0]
+    # headline numbers with their intervals, and the key figures (each once in the page)
+    assert "Headline numbers" in findings and "2AFC score of" in findings
+    assert "partial correlation of" in findings and "most aligned with" in findings
+    for name in ("alignment_reference", "evaluation_two_afc", "alignment_vs_few_shot"):
+        assert f'data-name="{name}"' in findings and page.count(f'data-name="{name}"') == 1
+    results = load_results(tiny_run)
+    two_afc = results[(results["metric"] == "two_afc") & results["relation"].isna()] \
+        if "relation" in results.columns else results[results["metric"] == "two_afc"]
+    assert two_afc["ci_low"].notna().any()  # the interval the headline shows exists
+    # the configuration: folded, at the end, every key of the study
+    config = page.split("<h2>Configuration</h2>", 1)[1]
+    assert config.lstrip().startswith("<p>") and "<details>" in config and "metamers.steps" in config
+    assert "metamers.steps" not in page.split("<h2>Configuration</h2>", 1)[0]
 
 
 def test_report_draws_the_representation_pictures(tiny_run):
