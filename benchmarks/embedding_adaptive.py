@@ -11,8 +11,8 @@ random, balanced random, uncertainty (entropy of the predicted choice) and infog
 VICE's posterior). Seeds change the observer's answers, the proposals and the fits.
 
 With ``--learner vice`` the refits are VICE without pruning (``prune=False``: with a few
-thousand triplets its significance test keeps almost no dimension), so that ``infogain`` can use
-the posterior; compare strategies only within one learner.
+thousand triplets its significance test keeps almost no dimension), fitted afresh each round,
+so that ``infogain`` can use the posterior; compare strategies only within one learner.
 
 Usage: ``python benchmarks/embedding_adaptive.py [--seeds 3] [--max 60000] [--round 3000]
 [--learner spose|vice] [--name embedding_adaptive]``. Writes ``benchmarks/results/NAME.json``

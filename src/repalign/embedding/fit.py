@@ -193,8 +193,8 @@ def fit_embedding(
     run = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, stop=stop,
                         checkpoint=None if checkpoint is None else Path(checkpoint),
                         checkpoint_seconds=checkpoint_seconds, quiet=quiet)
-    train_dev = torch.as_tensor(train_t, device=dev)
-    val_dev = torch.as_tensor(val_t, device=dev) if len(val_t) else None
+    train_dev = torch.tensor(train_t, device=dev)  # a copy: TripletSet arrays are read-only
+    val_dev = torch.tensor(val_t, device=dev) if len(val_t) else None
     history, stopped = train(model, train_dev, val_dev, run, shuffle_gen=shuffle_gen,
                              sample_gen=sample_gen, fingerprint=_fingerprint(train_t, val_t, settings))
     kept = model.kept_dimensions()
