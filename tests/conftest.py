@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,60 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a connection fails the test (proves that nothing tries to download)."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+TINY_DREAMSIM = ("clip_vitb32", "open_clip_vitb32")
+
+
+@pytest.fixture
+def tiny_dreamsim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DreamSim weights folder written by the test: the package's clip_vitb32 and
+    open_clip_vitb32 variants with a 2-block, 32-wide ViT in place of ViT-B/32 (the package's
+    loaders are patched to build that size), random trunk weights, a projection to 16 dimensions
+    and random (non-zero) LoRA adapters saved with peft. ``REPALIGN_DREAMSIM_DIR`` points at it."""
+    pytest.importorskip("dreamsim")
+    from dreamsim.config import dreamsim_args
+    from dreamsim.feature_extraction import load_clip_as_dino, load_open_clip_as_dino
+    from dreamsim.feature_extraction.vision_transformer import VisionTransformer
+    from dreamsim.model import PerceptualModel
+    from peft import LoraConfig, get_peft_model
+
+    def tiny_vit(patch_size: int = 32, **kwargs: object) -> VisionTransformer:
+        return VisionTransformer(patch_size=patch_size, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2,
+                                 qkv_bias=True, **kwargs)
+
+    for module in (load_clip_as_dino, load_open_clip_as_dino):
+        monkeypatch.setattr(module, "vit_base", tiny_vit)
+    # the package's own loader (called by reference computations) sets torch hub's folder
+    monkeypatch.setattr(torch.hub, "_hub_dir", torch.hub._hub_dir)
+    folder = tmp_path / "dreamsim"
+    folder.mkdir()
+    for i, variant in enumerate(TINY_DREAMSIM):
+        torch.manual_seed(10 + i)
+        vit = tiny_vit()
+        vit.pos_drop = nn.LayerNorm(32)
+        state = {**vit.state_dict(), "proj": torch.randn(32, 16)}
+        torch.save({"state_dict": state}, folder / f"{variant}_pretrain.pth.tar")
+        model = PerceptualModel(**dreamsim_args["model_config"][variant], device="cpu", load_dir=str(folder),
+                                normalize_embeds=True)
+        lora = get_peft_model(model, LoraConfig(r=2, lora_alpha=4, lora_dropout=0.0, bias="none",
+                                                target_modules=["qkv"]))
+        for name, p in lora.named_parameters():
+            if "lora_B" in name:
+                nn.init.normal_(p, std=0.5)
+        lora.save_pretrained(str(folder / f"{variant}_single_lora"))
+    monkeypatch.setenv("REPALIGN_DREAMSIM_DIR", str(folder))
+    return folder

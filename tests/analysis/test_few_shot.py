@@ -67,7 +67,7 @@ def test_torch_heads_see_exactly_n_examples_per_class_with_input_dropout(data, m
     monkeypatch.setattr(fs, "_fit_heads", spy_fit)
     monkeypatch.setattr(fs.torch, "baddbmm", spy_baddbmm)
     few_shot_runs(feats, labels, shots=(3,), heads=("mlp1", "mlp2"), repeats=2, seed=0, epochs=20,
-                  device="cpu")
+                  device="cpu", standardize=True)
     assert seen == [(1, [[3] * 4] * 2, (2, 12, 10)), (2, [[3] * 4] * 2, (2, 12, 10))]
     train_inputs = [x for x in inputs if x.shape[1] == 12]  # 2 heads x 20 epochs
     assert len(train_inputs) == 40
@@ -85,12 +85,38 @@ def test_torch_heads_see_exactly_n_examples_per_class_with_input_dropout(data, m
 
 def test_linear_head_matches_a_direct_computation(data):
     feats, labels = data
-    runs = few_shot_runs(feats, labels, shots=(2,), heads=("linear",), repeats=1, seed=7)
+    runs = few_shot_runs(feats, labels, shots=(2,), heads=("linear",), repeats=1, seed=7,
+                         standardize=True)
     train, test = sample_shots(labels, 2, 7 * 1_000_003 + 2 * 1009 + 0)
     sc = StandardScaler().fit(feats[train])
     clf = LogisticRegression(max_iter=2000).fit(sc.transform(feats[train]), labels[train])
     acc = (clf.predict(sc.transform(feats[test])) == labels[test]).mean()
     assert runs["accuracy"].iloc[0] == pytest.approx(acc)
+
+
+def test_default_linear_head_is_plain_scikit_learn_as_in_seed_000():
+    """Seed 000 fits scikit-learn's logistic regression on the embeddings as they are: the
+    default head must equal plain LogisticRegression on the same split (zoo features, where
+    standardising does change the answer)."""
+    from repalign.data.bundled import digits_split
+    from repalign.features import extract_features
+    from repalign.models.zoo import load_zoo_model
+
+    stim = digits_split().transfer  # classes the zoo never trained on
+    model = load_zoo_model("cnn_standard_s0")
+    layer = model.layers()[-2]
+    feats = extract_features(model, stim, layers=[layer], cache=False, quiet=True)[layer]
+    labels = stim.labels
+    runs = few_shot_runs(feats, labels, shots=(1,), heads=("linear",), repeats=3, seed=0)
+    plain = []
+    for r in range(3):
+        train, test = sample_shots(labels, 1, 0 * 1_000_003 + 1 * 1009 + r)
+        clf = LogisticRegression(max_iter=2000).fit(feats[train], labels[train])
+        plain.append((clf.predict(feats[test]) == labels[test]).mean())
+    np.testing.assert_allclose(runs["accuracy"], plain)
+    scaled = few_shot_runs(feats, labels, shots=(1,), heads=("linear",), repeats=3, seed=0,
+                           standardize=True)
+    assert not np.allclose(scaled["accuracy"], plain)  # the option matters on real features
 
 
 def test_summary_is_tidy_and_reproducible(data):
@@ -108,9 +134,11 @@ def test_summary_is_tidy_and_reproducible(data):
         assert row.sd == pytest.approx(grp.std()[(row.head, row.shots)])
     # well separated classes: every head learns them from 5 examples per class
     assert (a[a.shots == 5]["mean"] > 0.9).all()
-    # another seed draws other training examples: the 1-shot runs differ
-    other = few_shot_runs(feats, labels, shots=(1,), heads=("linear",), repeats=3, seed=2)
-    assert not np.allclose(other["accuracy"], runs[(runs["head"] == "linear") & (runs.shots == 1)]["accuracy"])
+    # another seed draws other training examples: the 1-shot runs differ (standardised, where
+    # one example per class does not yet separate these classes perfectly)
+    one = {"shots": (1,), "heads": ("linear",), "repeats": 3, "standardize": True}
+    other = few_shot_runs(feats, labels, seed=2, **one)
+    assert not np.allclose(other["accuracy"], few_shot_runs(feats, labels, seed=1, **one)["accuracy"])
 
 
 def test_heads_trained_together_are_independent():

@@ -135,7 +135,7 @@ def test_loader_errors_name_file_and_problem(tmp_path, rng):
         load_triplets(three, index_base=0, layout="trials")
     words = tmp_path / "words.csv"
     words.write_text("a,b,c\n1,2,x\n")
-    with pytest.raises(DataFormatError, match=r"words.csv: every column must be numeric"):
+    with pytest.raises(DataFormatError, match=r"words.csv: line \d+, column 3: .x. is not a number"):
         load_triplets(words, index_base=0)
     rep = tmp_path / "rep.txt"
     np.savetxt(rep, [[1, 1, 2]], fmt="%d")

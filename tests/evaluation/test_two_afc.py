@@ -25,6 +25,8 @@ def _base(make, n=6, size=32):
 
 @pytest.mark.parametrize("spec", ["pixel_l2", "ssim", "ms_ssim", "lpips:alex"])
 def test_metamer_equal_to_target_scores_one_and_to_seed_zero(make, spec):
+    if spec.startswith("lpips"):
+        pytest.importorskip("lpips", reason="the lpips extra is not installed")
     targets, seeds = _base(make)
     ids = [f"t{i}" for i in range(6)]
     opts = {"pnet_rand": True} if spec.startswith("lpips") else {}
@@ -149,3 +151,22 @@ def test_repeated_components_are_refused(make):
     res = make(targets, seeds, targets, ["a", "b", "c"])
     with pytest.raises(ConfigError, match="must be distinct"):
         two_afc(res, ["ssim", "ssim"])
+
+
+def test_percent_scale_is_nandas_formula(make):
+    """REFERENCE.md: the score is 100 * mean_i 1[d(x_r, x_t) < d(x_r, x0)]; scale='percent'
+    gives it, the default the same share as a fraction."""
+    targets, seeds = _base(make, n=8)
+    w = torch.linspace(0.1, 0.9, 8).view(-1, 1, 1, 1)
+    metamers = w * targets + (1 - w) * seeds
+    res = make(metamers, seeds, targets, [f"t{i}" for i in range(8)])
+    m, t, s = (a.flatten(1).double().numpy() for a in (metamers, targets, seeds))
+    ref = 100 * np.mean(np.linalg.norm(m - t, axis=1) < np.linalg.norm(m - s, axis=1))
+    assert 0 < ref < 100
+    pct = two_afc(res, "pixel_l2", scale="percent", device="cpu", n_boot=0)
+    frac = two_afc(res, "pixel_l2", device="cpu", n_boot=0)
+    p = pct[pct.metric == "two_afc"].iloc[0]
+    assert p["value"] == pytest.approx(ref) and p["chance"] == 50.0
+    assert frac[frac.metric == "two_afc"].iloc[0]["value"] == pytest.approx(ref / 100)
+    with pytest.raises(ConfigError, match="scale must be one of"):
+        two_afc(res, "pixel_l2", scale="percentage", device="cpu")

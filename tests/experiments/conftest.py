@@ -107,9 +107,11 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Headless Debian Chromium (Playwright's own browsers cannot be downloaded here)."""
+    """Headless Debian Chromium (Playwright's own browsers cannot be downloaded here). Module
+    scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+    which later tests calling asyncio.run must not find."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not Path(CHROMIUM).is_file():
         _unavailable("Debian's chromium is not installed (make test installs it)")
@@ -128,11 +130,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def _serving(config: Any, db: Path) -> Iterator[tuple[str, Any]]:
+def _serving(config: Any, db: Path, port: int | None = None) -> Iterator[tuple[str, Any]]:
     import uvicorn
 
     exp = Experiment.open(config, db)
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(exp), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -157,8 +159,8 @@ def unused_port() -> int:
 
 
 @pytest.fixture
-def serve_experiment() -> Callable[[Any, Path], AbstractContextManager[tuple[str, Any]]]:
-    """``with serve_experiment(config, db) as (url, experiment):`` a live server."""
+def serve_experiment() -> Callable[..., AbstractContextManager[tuple[str, Any]]]:
+    """``with serve_experiment(config, db, port=None) as (url, experiment):`` a live server."""
     return _serving
 
 

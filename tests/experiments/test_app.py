@@ -354,3 +354,14 @@ def test_progress_counts_responses_per_participant_and_planned_trial(client, exp
     assert len(p["response_times"]) == 6
     page = client.get("/admin?token=test-token-0123456789").text
     assert "6 responses stored" in page and "0 of 8" in page
+
+
+def test_max_participants_refuses_newcomers_only(tmp_path):
+    exp = Experiment.open(make_config(max_participants=1), tmp_path / "e.sqlite")
+    with TestClient(create_app(exp)) as c:
+        assert c.post("/api/session", json={"participant_id": "A"}).status_code == 200
+        full = c.post("/api/session", json={"participant_id": "B"})
+        assert full.status_code == 409 and "all the participants" in full.json()["error"]
+        assert c.post("/api/session", json={"participant_id": "A"}).status_code == 200
+    assert n_rows(exp, "participants") == 1
+    exp.store.close()

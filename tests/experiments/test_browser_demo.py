@@ -53,6 +53,11 @@ def test_demo_completed_by_a_clicking_bot_exports_its_triplets(chromium, bot, un
         body = page.inner_text("body")
         assert "completion code" in body.lower(), body
         assert page.inner_text("#rp-code") == "DIGITS-DEMO"
+        # anyone can open the demo: a bare link gets an id made by the page, not "incomplete"
+        bare = chromium.new_page(viewport={"width": 1100, "height": 900})
+        bare.goto(f"{url}/")
+        bare.get_by_role("button", name="I agree").wait_for(timeout=30_000)
+        assert "incomplete" not in bare.inner_text("body").lower()
     finally:
         proc.terminate()
         proc.wait(10)

@@ -189,18 +189,20 @@ def test_config_texts_are_rendered_as_text(chromium, serve_experiment, bot, tmp_
 
 
 def test_endings_completion_link_and_failure_code(chromium, serve_experiment, bot,
-                                                  tmp_path):
+                                                  unused_port, tmp_path):
     cfg = _config("odd_one_out")
     cfg["exclusion"] = {"max_failed_known": 0}
-    done = "http://127.0.0.1:9/complete?cc=BROWSER-OK-7"
-    cfg["completion"] = {"code": CODE, "redirect_url": done, "failure_code": "NOPE-3"}
-    with serve_experiment(cfg, tmp_path / "exp.sqlite") as (url, _):
+    done = f"http://127.0.0.1:{unused_port}/healthz?cc=BROWSER-OK-7"  # the platform's stand-in
+    cfg["completion"] = {"code": CODE, "redirect_url": done, "failure_code": "NOPE-3",
+                         "redirect_after_ms": 1500}
+    with serve_experiment(cfg, tmp_path / "exp.sqlite", port=unused_port) as (url, _):
         page = chromium.new_page()
         page.goto(f"{url}/?PROLIFIC_PID=erin")
         bot(page, np.random.default_rng(1))
         _assert_completed(page)
         assert page.locator("a.rp-link").get_attribute("href") == done
-        page.close()  # before the automatic redirect to the (closed) platform address
+        page.wait_for_url(done, timeout=10_000)  # then off to the platform by itself
+        page.close()
 
         page = chromium.new_page()
         page.goto(f"{url}/?PROLIFIC_PID=frank")
@@ -257,6 +259,7 @@ def test_number_keys_answer_like_clicks(chromium, serve_experiment, tmp_path):
         second = page.locator(".rp-image-choice").nth(1)
         chosen = Path(second.locator("img").get_attribute("src")).stem
         page.keyboard.press("2")
-        page.wait_for_function("document.querySelector('#rp-progress').textContent.startsWith('2 /')")
+        page.wait_for_function("() => document.querySelector('#rp-progress').textContent"
+                               ".startsWith('2 /')")
         assert _stored_answers(url, exp.token) == {"hana": {0: {"odd": chosen}}}
         page.close()

@@ -221,6 +221,13 @@ def test_recognition_export_scores(tmp_path, metamer_dir):
     assert len(met) == len({k for k in correct})
     for _, row in met.iterrows():
         assert row["value"] == pytest.approx(np.mean(correct[(row["generator"], row["metric"])]))
+    # natural targets: every target serves both generators here, so both rows hold all of them
+    names = [*dict.fromkeys(res.target_ids)]
+    on_targets = [int(b["response"]["choice"] == res.target_labels[res.target_ids.index(
+        names[int(t["stimuli"][0][1:])])]) for b, t in main if t["stimuli"][0][0] == "t"]
+    tgt = scores[scores["metric"] == "accuracy_targets"]
+    assert on_targets and len(tgt) == 2
+    assert np.allclose(tgt["value"], np.mean(on_targets)) and set(tgt["n"]) == {len(on_targets)}
     assert scores["chance"].iloc[0] == pytest.approx(1 / 3)
 
 

@@ -24,7 +24,11 @@ TINY: dict = {
         "metrics": ["rsa_spearman", "triplet_agreement", "cka_linear"],
         "pairwise": ["rsa_spearman"],
     },
-    "glocal": {"triplets": 300, "options": {"max_epochs": 4, "batch_size": 64}},
+    "glocal": {
+        "triplets": 300, "options": {"max_epochs": 4, "batch_size": 64}, "n_boot": 50,
+        "ood": {"in_distribution": {"source": "bundled:digits", "classes": [0, 1, 2, 3, 4], "per_class": 8},
+                "out": {"source": "bundled:digits_shifted", "per_class": 2}},
+    },
     "metamers": {
         "generators": ["zoo:cnn_l2_s0"],
         "targets": 3,

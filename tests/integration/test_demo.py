@@ -15,7 +15,7 @@ def test_demo_runs_and_says_where_the_report_is(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"Report: {(out / 'report.html').resolve()}" in printed
     units = load_units(out)
-    assert units["done"].all() and len(units) == 214
+    assert units["done"].all() and len(units) == 250
     df = load_results(out)
     assert set(df["stage"]) == {"features", "similarity", "glocal", "metamers", "evaluation", "analysis"}
     met = df[df["stage"] == "metamers"]
@@ -23,4 +23,4 @@ def test_demo_runs_and_says_where_the_report_is(tmp_path, capsys):
     assert met["init"].nunique() >= 2 and met["optimizer"].nunique() == 2 and met["layer"].nunique() == 2
     assert df[(df["stage"] == "similarity") & (df["kind"] == "reference")]["model"].nunique() == 18
     assert main(["demo", "--out", str(out), "--quiet"]) == 0
-    assert "0 run now, 214 reused" in capsys.readouterr().out
+    assert "0 run now, 250 reused" in capsys.readouterr().out

@@ -109,14 +109,22 @@ def test_changing_a_parameter_reruns_only_what_depends_on_it(tiny_run, tmp_path,
 
 
 def test_results_cli_exports(tiny_run, tmp_path, capsys):
+    import importlib.util
+
     df = load_results(tiny_run)
-    for fmt in ("csv", "json", "parquet"):
+    formats = ["csv", "json", "parquet"]
+    if importlib.util.find_spec("pyarrow") is None:  # the parquet extra is not installed
+        assert main(["results", str(tiny_run), "--format", "parquet", "--out",
+                     str(tmp_path / "r.pq")]) == 2
+        assert "pip install 'repalign[parquet]'" in capsys.readouterr().err
+        formats.remove("parquet")
+    for fmt in formats:
         out = tmp_path / f"r.{fmt}"
         assert main(["results", str(tiny_run), "--format", fmt, "--out", str(out)]) == 0
         back = {"csv": pd.read_csv, "json": pd.read_json, "parquet": pd.read_parquet}[fmt](out)
         assert len(back) == len(df)
         assert back["value"].sum() == pytest.approx(df["value"].sum())
-    assert capsys.readouterr().out.count("row(s) written to") == 3
+    assert capsys.readouterr().out.count("row(s) written to") == len(formats)
     assert main(["results", str(tiny_run), "--format", "json", "--stage", "metamers"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["stage"] for r in rows} == {"metamers"} and len(rows) == 16
@@ -179,3 +187,77 @@ def test_evaluation_and_analysis_match_direct_calls(tiny_run):
              & (df["downstream"] == "linear_1shot")]
     assert row["value"].iloc[0] == pytest.approx(u.quadratic)
     assert set(table.columns) >= {"model", "clean_acc", "linear_1shot", "linear_5shot", "rsa_spearman"}
+
+
+def test_report_opens_with_findings_and_ends_with_the_folded_configuration(tiny_run):
+    import re
+
+    from repalign.study.report import build_report
+
+    page = build_report(tiny_run, out=tiny_run / "findings_check.html").read_text()
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles[0] == "Findings" and titles[1] == "Overview" and titles[-1] == "Configuration"
+    findings = page.split("<h2>Findings</h2>", 1)[1].split("<h2>", 1)[0]
+    # headline numbers with their intervals, and the key figures (each once in the page)
+    assert "Headline numbers" in findings and "2AFC score of" in findings
+    assert "partial correlation of" in findings and "most aligned with" in findings
+    for name in ("alignment_reference", "evaluation_two_afc", "alignment_vs_few_shot"):
+        assert f'data-name="{name}"' in findings and page.count(f'data-name="{name}"') == 1
+    results = load_results(tiny_run)
+    two_afc = results[(results["metric"] == "two_afc") & results["relation"].isna()] \
+        if "relation" in results.columns else results[results["metric"] == "two_afc"]
+    assert two_afc["ci_low"].notna().any()  # the interval the headline shows exists
+    # the configuration: folded, at the end, every key of the study
+    config = page.split("<h2>Configuration</h2>", 1)[1]
+    assert config.lstrip().startswith("<p>") and "<details>" in config and "metamers.steps" in config
+    assert "metamers.steps" not in page.split("<h2>Configuration</h2>", 1)[0]
+
+
+def test_report_draws_the_representation_pictures(tiny_run):
+    """The representation test units store a projection of targets and metamers; the report
+    draws it and the observer x depth heatmap, whose cells are the stored match rates."""
+    from repalign.evaluation import heatmap_table
+    from repalign.study.report_sections import _evaluation_frames
+    from repalign.study.store import Store
+
+    figures = {p.stem.split("_", 1)[1] for p in (tiny_run / "figures").glob("*.png")}  # NN_name
+    assert "representation_heatmap" in figures
+    assert any(f.startswith("representation_projection_") for f in figures)
+    df = load_results(tiny_run)
+    stored = df[(df["stage"] == "evaluation") & (df["test"] == "representation_test")
+                & (df["metric"] == "match_rate")]
+    with Store(tiny_run, readonly=True) as store:
+        plan = store.plan()
+        unit = plan[(plan["stage"] == "evaluation")
+                    & plan["params"].map(lambda p: p.get("test") == "representation_test")].iloc[0]
+        coords = pd.read_csv(io.BytesIO(store.read_files(unit["key"])["projection.csv"]))
+    assert {"target", "metamer"} == set(coords["kind"]) and coords[["x", "y"]].notna().all().all()
+
+    class Data:  # what _evaluation_frames reads
+        def stage(self, name):
+            return df[df["stage"] == name].dropna(axis=1, how="all")
+
+    per_recipe, _ = _evaluation_frames(Data())
+    cells = heatmap_table(per_recipe[per_recipe["test"] == "representation_test"])
+    assert sorted(cells["value"]) == pytest.approx(sorted(stored["value"]))
+
+
+def test_glocal_before_after_rows_agree_with_the_stage_and_the_cli(tiny_run, capsys):
+    from repalign.study.stages.glocal import before_after_table
+    from repalign.study.store import Store
+
+    with Store(tiny_run, readonly=True) as store:
+        table = before_after_table(store.results())
+    assert set(table["measure"]) == {"odd_one_out", "alignment_rsa_spearman", "few_shot_5", "ood_auroc"}
+    assert table["model"].nunique() == 5
+    assert (table["before_low"] <= table["before"] + 1e-12).all() and (table["after"] <= table["after_high"] + 1e-12).all()
+    np.testing.assert_allclose(table["delta"], table["after"] - table["before"], atol=1e-12)
+    df = load_results(tiny_run)
+    ooo = df.query("stage == 'glocal' and metric == 'odd_one_out' and split == 'test'")
+    for _, row in table[table["measure"] == "odd_one_out"].iterrows():
+        mine = ooo[(ooo["model"] == row.model) & (ooo["layer"] == row.layer)].set_index("features")["value"]
+        assert row.before == pytest.approx(mine["original"]) and row.after == pytest.approx(mine["aligned"])
+    assert main(["analyze", "--glocal", str(tiny_run)]) == 0
+    out = capsys.readouterr().out
+    assert "ood_auroc" in out and "Outcomes" in out
+    assert "Before/after gLocal" in (tiny_run / "report.html").read_text()

@@ -84,21 +84,39 @@ def test_channels_last_gives_the_same_metamers(tiny_cnn, images, null):
     np.testing.assert_allclose(cl.final_distance, base.final_distance, rtol=1e-3)
 
 
-def test_compile_traces_the_network_and_is_undone(tiny_cnn, images, null):
-    """``compile`` takes a torch.compile backend; 'eager' runs dynamo's graph capture (with the
-    layer hooks and the early exit) without inductor's minutes-long C++ build on a CPU."""
+def test_compile_traces_the_network_around_the_read_layers(tiny_cnn, images, null):
+    """``compile`` takes a torch.compile backend; 'eager' runs dynamo's graph capture without
+    inductor's minutes-long C++ build on a CPU. The blocks before the read layer are compiled
+    (no graph break from the early exit or the layer hooks) and given back uncompiled."""
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()
     counters.clear()
+    limit = torch._dynamo.config.recompile_limit
     res = _gen(tiny_cnn, images[:3], layers="3", steps=6, stop="fixed", null_stimuli=null,
                compile="eager")
-    assert counters["stats"]["unique_graphs"] >= 1  # the forward was captured into a graph
-    assert tiny_cnn.network._compiled_call_impl is None  # given back uncompiled
+    assert counters["stats"]["unique_graphs"] >= 1  # forwards were captured into graphs
+    assert counters["frames"]["ok"] == counters["frames"]["total"]  # and none fell back
+    assert not counters["unimplemented"]  # no graph break
+    assert all(m._compiled_call_impl is None for m in tiny_cnn.network.modules())
+    assert torch._dynamo.config.recompile_limit == limit
     base = _gen(tiny_cnn, images[:3], layers="3", steps=6, stop="fixed", null_stimuli=null)
     torch.testing.assert_close(res.images, base.images, atol=1 / 255 + 1e-6, rtol=0)
     with pytest.raises(ra.errors.ConfigError, match="compile must be True/False or a torch"):
         _gen(tiny_cnn, images, layers="3", compile=3, null_stimuli=null)
+
+
+def test_compile_leaves_the_read_layers_and_their_ancestors_eager():
+    from torch import nn
+
+    from repalign.metamers.compiled import compiled
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sequential(nn.Conv2d(2, 2, 1), nn.Conv2d(2, 2, 1)),
+                        nn.ReLU(), nn.Flatten(), nn.LazyLinear(3))
+    with compiled([(net, ["1.0"])], backend="eager") as done:
+        names = sorted(n for n, m in net.named_modules() if m in done)
+    assert names == ["0", "1.1", "4"]  # not "1" (holds the read layer) nor "1.0"; ReLU: nothing
+    assert all(m._compiled_call_impl is None for m in net.modules())
 
 
 @cuda

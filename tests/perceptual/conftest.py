@@ -19,6 +19,7 @@ def pair() -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture
 def rand_lpips():
     """Build a random-trunk LPIPS distance without the (expected) warning."""
+    pytest.importorskip("lpips", reason="the lpips extra is not installed")
 
     def build(spec: str = "lpips:alex", **options):
         with warnings.catch_warnings():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import warnings
 
-import lpips
 import pytest
 import torch
 import torchvision
@@ -21,6 +20,14 @@ from repalign.perceptual import LPIPS, get_distance, trunk_file
 # the lpips package passes torchvision's deprecated ``pretrained=`` argument
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated since 0.13:UserWarning")
 
+try:  # the module collects without the lpips extra; the tests that need it skip
+    import lpips
+except ImportError:
+    lpips = None
+needs_lpips = pytest.mark.skipif(
+    lpips is None, reason="the lpips extra is not installed (pip install 'repalign[lpips]')"
+)
+
 
 def _quiet(*args, **kwargs) -> LPIPS:
     with warnings.catch_warnings():
@@ -28,6 +35,7 @@ def _quiet(*args, **kwargs) -> LPIPS:
         return LPIPS(*args, **kwargs)
 
 
+@needs_lpips
 @pytest.mark.parametrize("calibrated", [True, False])
 def test_matches_the_package_forward(calibrated):
     d = _quiet("alex", calibrated=calibrated, pnet_rand=True)
@@ -41,6 +49,7 @@ def test_matches_the_package_forward(calibrated):
         torch.testing.assert_close(d.lp.lins[0].model[-1].weight, heads)
 
 
+@needs_lpips
 def test_grey_is_repeated_and_small_images_are_upsampled():
     d = _quiet("alex", pnet_rand=True)
     g = torch.Generator().manual_seed(1)
@@ -54,6 +63,7 @@ def test_grey_is_repeated_and_small_images_are_upsampled():
         small(x[..., :16, :16], y[..., :16, :16])
 
 
+@needs_lpips
 def test_random_trunk_warns():
     with pytest.warns(UserWarning, match="tests only"):
         d = LPIPS("squeeze", pnet_rand=True)
@@ -67,6 +77,7 @@ def _save_squeeze(path):
     return net
 
 
+@needs_lpips
 def test_trunk_from_a_given_path_and_from_the_hub_cache(tmp_path, monkeypatch):
     name = "squeezenet1_1-b8a52dc0.pth"
     ref_net = _save_squeeze(tmp_path / name)
@@ -93,6 +104,7 @@ def test_trunk_from_a_given_path_and_from_the_hub_cache(tmp_path, monkeypatch):
     torch.testing.assert_close(d(x, y), pkg(x, y, normalize=True).flatten(), rtol=1e-5, atol=1e-6)
 
 
+@needs_lpips
 def test_alex_trunk_needs_only_the_features(tmp_path):
     torch.manual_seed(4)
     net = torchvision.models.alexnet(weights=None)
@@ -103,6 +115,7 @@ def test_alex_trunk_needs_only_the_features(tmp_path):
     torch.testing.assert_close(conv5.weight, net.features[10].weight)
 
 
+@needs_lpips
 def test_offline_without_weights_says_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     expected = str(tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth")
@@ -117,6 +130,7 @@ def test_offline_without_weights_says_where_to_put_them(tmp_path, monkeypatch):
         LPIPS("vgg", trunk_path=tmp_path / "nowhere.pth")
 
 
+@needs_lpips
 def test_wrong_or_corrupt_trunk_files(tmp_path):
     _save_squeeze(tmp_path / "squeeze.pth")
     with pytest.raises(DataFormatError, match="not the expected torchvision checkpoint"):

@@ -15,7 +15,8 @@ from repalign.perceptual import (
     pairwise_distances,
 )
 
-SWEPT = [n for n in list_distances() if n != "model:SPEC@LAYER"]
+# DreamSim needs weights on disk: swept in test_dreamsim.py on weights that test writes
+SWEPT = [n for n in list_distances() if n != "model:SPEC@LAYER" and not n.startswith("dreamsim")]
 CASES = [(n, 1) for n in SWEPT] + [(n, 3) for n in SWEPT if not n.startswith("lpips:")]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from repalign.errors import ConfigError, ShapeError, UnknownNameError
-from repalign.similarity import CKAAccumulator, cka, cka_from_grams, rdm
+from repalign.similarity import CKAAccumulator, cka, cka_from_grams, compare, rdm
 
 
 def _hsic_biased(k, l):  # noqa: E741
@@ -47,13 +47,44 @@ def test_rbf_matches_textbook(rng):
         sigma = scale * np.median(d[np.triu_indices(len(a), 1)])
         return np.exp(-(d**2) / (2 * sigma**2))
 
+    off = {"bandwidth": "off_diagonal"}
     for scale in (0.5, 1.0, 2.0):
         expected = _cka_ref(kernel(x, scale), kernel(y, scale), _hsic_biased)
-        assert cka(x, y, "rbf", sigma_scale=scale) == pytest.approx(expected, abs=1e-10)
+        assert cka(x, y, "rbf", sigma_scale=scale, **off) == pytest.approx(expected, abs=1e-10)
     expected = _cka_ref(kernel(x, 1.0), kernel(y, 1.0), _hsic_unbiased)
-    assert cka(x, y, "rbf", debiased=True) == pytest.approx(expected, abs=1e-10)
+    assert cka(x, y, "rbf", debiased=True, **off) == pytest.approx(expected, abs=1e-10)
+    assert cka(rdm(x), rdm(y), "rbf", kind="dissimilarity", **off) == pytest.approx(
+        cka(x, y, "rbf", **off), abs=1e-12)
     assert cka(rdm(x), rdm(y), "rbf", kind="dissimilarity") == pytest.approx(
         cka(x, y, "rbf"), abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [8, 11, 40])
+def test_rbf_default_bandwidth_is_kornblith_et_al(rng, n):
+    """Kornblith et al. (2019)'s published code: squared distances from the Gram matrix,
+    ``sigma^2 = threshold^2 * median(all n x n squared distances)``, HSIC with centring."""
+
+    def gram_rbf(a, threshold=1.0):
+        dots = a @ a.T
+        sq_norms = np.diag(dots)
+        sq = -2 * dots + sq_norms[:, None] + sq_norms[None, :]
+        return np.exp(-sq / (2 * threshold**2 * np.median(sq)))
+
+    def cka_kornblith(k, l):  # noqa: E741
+        h = np.eye(len(k)) - 1.0 / len(k)
+        kc, lc = h @ k @ h, h @ l @ h
+        return (kc * lc).sum() / np.sqrt((kc * kc).sum() * (lc * lc).sum())
+
+    x, y = rng.normal(size=(n, 5)), rng.normal(size=(n, 7))
+    for threshold in (0.5, 1.0):
+        ref = cka_kornblith(gram_rbf(x, threshold), gram_rbf(y, threshold))
+        assert cka(x, y, "rbf", sigma_scale=threshold) == pytest.approx(ref, abs=1e-9)
+        assert compare(x, y, f"cka_rbf:sigma_scale={threshold}") == pytest.approx(ref, abs=1e-9)
+    # the other documented bandwidth differs at small n (the check can fail)
+    off = cka(x, y, "rbf", bandwidth="off_diagonal")
+    assert abs(off - cka_kornblith(gram_rbf(x), gram_rbf(y))) > 1e-4
+    with pytest.raises(UnknownNameError, match="RBF bandwidth"):
+        cka(x, y, "rbf", bandwidth="median")
 
 
 @pytest.mark.parametrize("kernel,debiased", [("linear", False), ("linear", True), ("rbf", False)])

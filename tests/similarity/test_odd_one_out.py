@@ -55,12 +55,36 @@ def test_matrix_inputs(rng):
 
 
 def test_ties_count_as_wrong():
-    x = np.ones((4, 3))  # every pair equally similar
+    x = np.ones((4, 3))  # every pair equally similar: a three-way tie is wrong under both rules
     t = np.array([[0, 1, 2], [1, 2, 3]])
     assert odd_one_out_accuracy(x, t, "dot") == 0.0
+    assert odd_one_out_accuracy(x, t, "dot", ties="strict") == 0.0
     y = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # s01 == s02 exactly
-    assert odd_one_out_accuracy(y, np.array([[0, 1, 2]]), "cosine") == 0.0
-    assert odd_one_out_accuracy(y, np.array([[0, 1, 3]]), "cosine") == 1.0
+    assert odd_one_out_accuracy(y, np.array([[0, 1, 2]]), "cosine", ties="strict") == 0.0
+    assert odd_one_out_accuracy(y, np.array([[0, 1, 3]]), "cosine", ties="strict") == 1.0
+    with pytest.raises(UnknownNameError, match="ties rule"):
+        odd_one_out_accuracy(y, np.array([[0, 1, 3]]), ties="half")
+
+
+def _reference_argmax(x, triplets):
+    """The THINGS/gLocal rule written as a loop: the model's choice is np.argmax over the three
+    pair similarities (a two-way tie with the human pair goes to it), a three-way tie is wrong."""
+    out = []
+    for i, j, k in triplets:
+        sims = [float(x[i] @ x[j]), float(x[i] @ x[k]), float(x[j] @ x[k])]
+        out.append(len(set(sims)) > 1 and int(np.argmax(sims)) == 0)
+    return np.array(out)
+
+
+def test_default_ties_follow_the_reference_argmax(rng):
+    x = rng.integers(0, 3, size=(12, 2)).astype(float)  # quantised: many exact ties
+    t = _triplets(rng, 12, 400)
+    ref = _reference_argmax(x, t)
+    got = odd_one_out_correct(x, t, "dot")
+    assert np.array_equal(got, ref)
+    strict = odd_one_out_correct(x, t, "dot", ties="strict")
+    assert np.array_equal(strict, _brute_force(x, t, "dot"))
+    assert got.sum() > strict.sum()  # the rules do differ on these ties
 
 
 def test_invariant_to_relabelling_objects(rng):

@@ -44,6 +44,7 @@ def test_against_scipy(rng, ties):
                                            ("kendall_tau_a", "tau-a"), ("kendall_tau_b", "tau-b"),
                                            ("cosine", "cosine")])
 def test_against_rsatoolbox(rng, ties, method, theirs):
+    pytest.importorskip("rsatoolbox", reason="rsatoolbox (the dev extra) is the reference")
     from rsatoolbox.rdm import RDMs, compare
 
     vx, vy = _vectors(rng, ties)

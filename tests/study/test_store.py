@@ -151,3 +151,23 @@ def test_rows_from_frame():
     long = pd.DataFrame({"model": ["a"], "metric": ["two_afc"], "value": [0.25], "n": [4]})
     (row,) = rows_from_frame(long, ["value"])
     assert row["metric"] == "two_afc" and row["value"] == 0.25 and row["labels"] == {"n": 4}
+
+
+def test_a_store_of_another_schema_version_is_refused(tmp_path):
+    from repalign.study.store import DB_NAME, SCHEMA_VERSION
+
+    run = tmp_path / "run"
+    with Store(run) as store:
+        run_id = store.begin_run({"name": "t"}, "sha", [_unit(0)])
+        store.commit_unit(run_id, _unit(0), _output(0), 0.1)
+        store.end_run(run_id, "finished")
+    with sqlite3.connect(run / DB_NAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    Store(run).close()  # the same version opens again
+    with sqlite3.connect(run / DB_NAME) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    for readonly in (False, True):
+        with pytest.raises(DataFormatError, match=rf"schema version {SCHEMA_VERSION + 1}.*new --out"):
+            Store(run, readonly=readonly)
+    with pytest.raises(DataFormatError, match="schema version"):
+        load_results(run)

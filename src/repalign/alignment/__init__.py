@@ -24,7 +24,12 @@ from repalign.alignment.search import (
     object_disjoint_split,
     search_glocal,
 )
-from repalign.alignment.simulate import SimulatedTriplets, distorted_view, simulate_observer
+from repalign.alignment.simulate import (
+    SimulatedTriplets,
+    distorted_view,
+    embedding_from_similarity,
+    simulate_observer,
+)
 from repalign.alignment.transform_io import load_transform, save_transform
 
 __all__ = [
@@ -34,6 +39,7 @@ __all__ = [
     "GLocalSearch",
     "SimulatedTriplets",
     "distorted_view",
+    "embedding_from_similarity",
     "global_triplet_loss",
     "glocal_loss",
     "identity_pull",

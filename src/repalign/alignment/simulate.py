@@ -28,7 +28,13 @@ import numpy as np
 from repalign._validation import as_array
 from repalign.errors import ConfigError
 
-__all__ = ["SimulatedTriplets", "distorted_view", "pair_probabilities", "simulate_observer"]
+__all__ = [
+    "SimulatedTriplets",
+    "distorted_view",
+    "embedding_from_similarity",
+    "pair_probabilities",
+    "simulate_observer",
+]
 
 _PAIR = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # chosen pair (a, b) then the odd one out
 
@@ -87,6 +93,29 @@ def simulate_observer(
     order = _PAIR[choice]
     triplets = np.take_along_axis(items, order, axis=1)
     return SimulatedTriplets(triplets, items, p, float(p.max(1).mean()))
+
+
+def embedding_from_similarity(sim: Any) -> np.ndarray:
+    """Rows whose dot products reproduce the positive semi-definite part of a similarity matrix.
+
+    Gives a simulated observer (:func:`simulate_observer`) the similarities of a reference agent.
+
+    Args:
+        sim: (N, N) similarity matrix (symmetrised as ``(S + S^T) / 2``).
+
+    Returns:
+        (N, K) embedding, K the number of positive eigenvalues.
+
+    Example:
+        >>> s = np.array([[1.0, 0.5], [0.5, 1.0]])
+        >>> e = embedding_from_similarity(s)
+        >>> bool(np.allclose(e @ e.T, s))
+        True
+    """
+    s = as_array(sim, "sim", ndim=2)
+    vals, vecs = np.linalg.eigh((s + s.T) / 2)
+    keep = vals > 1e-9 * max(1.0, float(vals.max()))
+    return vecs[:, keep] * np.sqrt(vals[keep])
 
 
 def pair_probabilities(embedding: Any, items: Any, temperature: float = 1.0) -> np.ndarray:

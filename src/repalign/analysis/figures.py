@@ -1,10 +1,11 @@
-"""Figure 6 of seed 000: a downstream metric against alignment, one dot per model, with the
-quadratic fit of the U-shape test."""
+"""Figure 6 of seed 000 (a downstream metric against alignment, one dot per model, with the
+quadratic fit of the U-shape test) and seed 001's before/after arrows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,74 @@ import pandas as pd
 from repalign._io import atomic_path
 from repalign.analysis.stats import u_shape
 
-__all__ = ["scatter_figure"]
+__all__ = ["before_after_figure", "draw_before_after", "scatter_figure"]
+
+
+def _save(fig: Any, path: str | Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    written = []
+    base = Path(path)
+    for suffix in (".png", ".svg"):
+        target = base.with_suffix(suffix)
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, dpi=150, format=suffix[1:])
+        written.append(target)
+    plt.close(fig)
+    return written
+
+
+def draw_before_after(table: pd.DataFrame, x: str, ys: Sequence[str], *,
+                      title: str = "before -> after gLocal") -> Any:
+    """The arrow figure of :func:`before_after_figure` as a matplotlib figure (not saved)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    wide = table.pivot_table(index="model", columns="measure", values=["before", "after"], sort=False)
+    fig, axes = plt.subplots(1, len(ys), figsize=(4.6 * len(ys), 4.0), squeeze=False)
+    colours = plt.get_cmap("tab20")
+    for ax, y in zip(axes[0], ys, strict=True):
+        for i, model in enumerate(wide.index):
+            x0, x1 = wide.loc[model, ("before", x)], wide.loc[model, ("after", x)]
+            y0, y1 = wide.loc[model, ("before", y)], wide.loc[model, ("after", y)]
+            c = colours(i % 20)
+            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                        arrowprops={"arrowstyle": "->", "color": c, "lw": 1.2})
+            ax.scatter([x0], [y0], s=10, color=c, label=str(model))
+            ax.scatter([x1], [y1], s=4, color=c, alpha=0.0)  # keeps the arrow head inside the axes
+        ax.set_xlabel(f"{x} (alignment)")
+        ax.set_ylabel(y)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle(f"{title}: dot = before, arrow head = after ({len(wide)} models)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def before_after_figure(
+    table: pd.DataFrame,
+    x: str,
+    ys: Sequence[str],
+    path: str | Path,
+    *,
+    title: str = "before -> after gLocal",
+) -> list[Path]:
+    """Arrows from each model's (x, y) before the transform to its (x, y) after, one panel per y.
+
+    Args:
+        table: rows of :func:`~repalign.analysis.before_after` (``model``, ``measure``,
+            ``before``, ``after``) for several models.
+        x: the measure on the x axis (e.g. ``"odd_one_out"``, alignment with humans).
+        ys: downstream measures, one panel each (e.g. ``["few_shot_5", "ood_auroc"]``).
+        path: output path without suffix; ``.png`` and ``.svg`` are written.
+        title: figure title.
+
+    Returns:
+        The two paths written.
+    """
+    return _save(draw_before_after(table, x, ys, title=title), path)
 
 
 def scatter_figure(
@@ -65,12 +133,4 @@ def scatter_figure(
         )
     fig.suptitle(f"{y} vs alignment ({len(data)} models)", fontsize=10)
     fig.tight_layout()
-    written = []
-    base = Path(path)
-    for suffix in (".png", ".svg"):
-        target = base.with_suffix(suffix)
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, dpi=150, format=suffix[1:])
-        written.append(target)
-    plt.close(fig)
-    return written
+    return _save(fig, path)

@@ -1,8 +1,8 @@
 """Statistics of seed 000: partial correlation, the z² transform and the U-shape test.
 
 - :func:`partial_corr`: Pearson (or Spearman) correlation between two columns of a model table,
-  controlling for covariates (Pingouin), e.g. alignment vs. few-shot accuracy given ImageNet
-  top-1.
+  controlling for covariates (Pingouin's formulas, in numpy/scipy), e.g. alignment vs. few-shot
+  accuracy given ImageNet top-1.
 - :func:`z2`: ``z²(x) = (x - mean)² / sd²``, large for models far from the mean alignment on
   either side.
 - :func:`u_shape`: quadratic regression ``y = b0 + b1 x + b2 x²`` with the significance of
@@ -44,7 +44,7 @@ class Correlation:
         method: ``"pearson"`` or ``"spearman"``.
         n: number of models.
         r: the coefficient.
-        ci_low, ci_high: its 95 % confidence interval (Pingouin).
+        ci_low, ci_high: its 95 % confidence interval (Fisher z, as Pingouin).
         p: two-sided p-value.
     """
 
@@ -111,10 +111,6 @@ def _columns(df: pd.DataFrame, names: Sequence[str], what: str) -> pd.DataFrame:
     return sub
 
 
-def _pvalue_column(res: pd.DataFrame) -> str:
-    return "p_val" if "p_val" in res.columns else "p-val"
-
-
 def partial_corr(
     df: pd.DataFrame,
     x: str,
@@ -122,7 +118,13 @@ def partial_corr(
     covar: str | Sequence[str] | None = None,
     method: str = "pearson",
 ) -> Correlation:
-    """Correlation of ``x`` and ``y`` controlling for ``covar`` (Pingouin's ``partial_corr``).
+    """Correlation of ``x`` and ``y`` controlling for ``covar`` (as Pingouin's ``partial_corr``).
+
+    ``r`` is the correlation of the residuals of ``x`` and ``y`` after a least-squares fit on the
+    covariates (and an intercept); Spearman ranks every column first. With ``k`` covariates and
+    ``n`` models, ``p`` is the two-sided t-test of ``r`` with ``n - 2 - k`` degrees of freedom and
+    the 95 % interval is Fisher's ``tanh(atanh(r) +- 1.96 / sqrt(n - k - 3))``, the formulas of
+    Pingouin (which a test checks when it is installed).
 
     Args:
         df: one row per model.
@@ -143,28 +145,40 @@ def partial_corr(
         >>> -1 <= partial_corr(df, "a", "b", covar="c").r <= 1
         True
     """
-    import pingouin as pg
+    from scipy import stats
 
     if method not in ("pearson", "spearman"):
         raise DataFormatError(f"method must be 'pearson' or 'spearman', received {method!r}.")
     covars = () if covar is None else ((covar,) if isinstance(covar, str) else tuple(covar))
     sub = _columns(df, [x, y, *covars], "partial_corr")
-    n_min = len(covars) + 3
-    if len(sub) < n_min:
+    n, k = len(sub), len(covars)
+    if n < k + 3:
         raise ShapeError(
-            f"partial_corr needs at least {n_min} models for {len(covars)} covariate(s), received "
-            f"{len(sub)}."
+            f"partial_corr needs at least {k + 3} models for {k} covariate(s), received {n}."
         )
-    if covars:
-        res = pg.partial_corr(data=sub, x=x, y=y, covar=list(covars), method=method)
-    else:
-        res = pg.corr(sub[x], sub[y], method=method)
-    row = res.iloc[0]
-    lo, hi = (float(v) for v in row["CI95"]) if "CI95" in res.columns else (np.nan, np.nan)
-    return Correlation(
-        x, y, covars, method, int(row["n"]), float(row["r"]), lo, hi,
-        float(row[_pvalue_column(res)]),
-    )  # fmt: skip
+    if method == "spearman":
+        sub = sub.rank()
+    design = np.column_stack([np.ones(n), sub[list(covars)].to_numpy()])
+    xy = sub[[x, y]].to_numpy()
+    resid = xy - design @ np.linalg.lstsq(design, xy, rcond=None)[0]
+    r = float(np.clip(np.corrcoef(resid.T)[0, 1], -1.0, 1.0))
+    dof = n - 2 - k
+    t = r * np.sqrt(dof / max(1.0 - r**2, np.finfo(float).tiny))
+    p = float(2 * stats.t.sf(abs(t), dof))
+    half = stats.norm.ppf(0.975) / np.sqrt(n - k - 3) if n > k + 3 else np.inf
+    lo, hi = np.tanh(np.arctanh(r) - half), np.tanh(np.arctanh(r) + half)
+    return Correlation(x, y, covars, method, n, r, float(lo), float(hi), p)
+
+
+def _ols(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Least squares ``y ~ design`` (with an intercept column): coefficients, their covariance
+    ``s² (XᵀX)⁻¹`` with ``s² = RSS / (n - p)``, the residual degrees of freedom and R²."""
+    params, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ params
+    dof = design.shape[0] - design.shape[1]
+    rss = float(resid @ resid)
+    cov = rss / dof * np.linalg.pinv(design.T @ design)
+    return params, cov, dof, 1.0 - rss / float(((y - y.mean()) ** 2).sum())
 
 
 @dataclass(frozen=True)
@@ -226,7 +240,7 @@ def u_shape(df: pd.DataFrame, x: str, y: str) -> UShape:
     """Test for a U-shaped relation between ``x`` (alignment) and ``y`` (a downstream metric).
 
     Fits ``y = b0 + b1 x' + b2 x'²`` (x' = x - mean(x), which leaves ``b2`` and its p-value
-    unchanged) by ordinary least squares (statsmodels). A significant ``b2`` alone also fits a
+    unchanged) by ordinary least squares. A significant ``b2`` alone also fits a
     monotone curve that merely bends, so the U itself is tested as Lind & Mehlum (2010) do: the
     slope ``b1 + 2 b2 x'`` must be significantly negative at the smallest x and significantly
     positive at the largest (one-sided t-tests with the coefficients' covariance). The
@@ -240,7 +254,6 @@ def u_shape(df: pd.DataFrame, x: str, y: str) -> UShape:
     Returns:
         :class:`UShape`.
     """
-    import statsmodels.api as sm
     from scipy import stats
 
     sub = _columns(df, [x, y], "u_shape")
@@ -248,17 +261,16 @@ def u_shape(df: pd.DataFrame, x: str, y: str) -> UShape:
         raise ShapeError(f"u_shape needs at least 5 models, received {len(sub)}.")
     xv, yv = sub[x].to_numpy(), sub[y].to_numpy()
     xc = xv - xv.mean()
-    quad = sm.OLS(yv, np.column_stack([np.ones_like(xc), xc, xc**2])).fit()
-    lin = sm.OLS(yv, np.column_stack([np.ones_like(xc), xc])).fit()
-    b0, b1, b2 = (float(v) for v in quad.params)
-    cov = np.asarray(quad.cov_params())
+    params, cov, dof, r2_quad = _ols(np.column_stack([np.ones_like(xc), xc, xc**2]), yv)
+    r2_lin = _ols(np.column_stack([np.ones_like(xc), xc]), yv)[3]
+    b0, b1, b2 = (float(v) for v in params)
+    se_b2 = float(np.sqrt(cov[2, 2]))
 
     def slope(at: float) -> tuple[float, float]:
         grad = np.array([0.0, 1.0, 2.0 * at])
-        return float(grad @ quad.params), float(np.sqrt(grad @ cov @ grad))
+        return float(grad @ params), float(np.sqrt(grad @ cov @ grad))
 
     (s_lo, se_lo), (s_hi, se_hi) = slope(xc.min()), slope(xc.max())
-    dof = quad.df_resid
     p_lo = float(stats.t.cdf(s_lo / se_lo, dof))  # H1: slope < 0 at the low end
     p_hi = float(stats.t.sf(s_hi / se_hi, dof))  # H1: slope > 0 at the high end
     vertex = float(xv.mean() - b1 / (2 * b2)) if b2 != 0 else float("nan")
@@ -266,9 +278,9 @@ def u_shape(df: pd.DataFrame, x: str, y: str) -> UShape:
     rl, pl = stats.pearsonr(xv, yv)
     return UShape(
         x=x, y=y, n=len(sub), x_mean=float(xv.mean()), intercept=b0, linear=b1, quadratic=b2,
-        quadratic_se=float(quad.bse[2]), quadratic_p=float(quad.pvalues[2]), vertex=vertex,
+        quadratic_se=se_b2, quadratic_p=float(2 * stats.t.sf(abs(b2 / se_b2), dof)), vertex=vertex,
         vertex_inside=bool(xv.min() < vertex < xv.max()), slope_low=s_lo, slope_high=s_hi,
         slope_low_p=p_lo, slope_high_p=p_hi, u_test_p=max(p_lo, p_hi),
-        r2_linear=float(lin.rsquared), r2_quadratic=float(quad.rsquared),
+        r2_linear=r2_lin, r2_quadratic=r2_quad,
         r_z2=float(rz), p_z2=float(pz), r_linear=float(rl), p_linear=float(pl),
     )  # fmt: skip

@@ -53,6 +53,14 @@ def _handler(args: argparse.Namespace) -> int:
         if "recognizability" in tables:
             figures.plot_scores(tables["recognizability"], "accuracy_metamers",
                                 path=out / "recognizability")
+        if "representation" in tables:
+            ra.evaluation.plot_representation_heatmap(tables["representation"], "match_rate",
+                                                path=out / "representation_heatmap")
+            coords = ra.evaluation.representation_projection(
+                res, args.observers, args.layers, method=args.projection, seed=args.seed,
+                device=args.device)
+            coords.to_csv(out / "representation_projection.csv", index=False)
+            ra.evaluation.plot_representation_projection(coords, path=out / "representation_projection")
         if "transfer" in tables:
             for metric in ("accuracy_metamers", "two_afc", "match_rate"):
                 if metric in set(tables["transfer"].metric):
@@ -68,7 +76,8 @@ def register(subparsers: Any) -> None:
         help="evaluate saved metamers: 2AFC, clustering, recognizability, representation, transfer",
         description=(
             "Evaluate the metamers saved in RESULT_DIR (MetamerResult.save / repalign metamers). "
-            "Writes one CSV per test, bar charts, transfer heatmaps and a metamer grid (PNG and "
+            "Writes one CSV per test, bar charts, transfer heatmaps, the representation test's "
+            "observer x depth heatmap and per-stage 2-D projection, and a metamer grid (PNG and "
             "SVG) to --out (default RESULT_DIR/evaluation)."
         ),
     )
@@ -84,6 +93,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--layers", nargs="+", metavar="LAYER",
                    help="observer layers for the representation test (default: each observer's "
                         "default layers)")
+    p.add_argument("--projection", default="pca", choices=["pca", "mds"],
+                   help="2-D projection of targets and metamers per observer stage drawn with the "
+                        "representation test (default pca)")
     p.add_argument("--hard", action="store_true", help="hard clustering: most similar triples")
     p.add_argument("--per-target", dest="per_target", type=int, default=2,
                    help="metamers per target in the clustering test (default 2)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 __all__ = ["register"]
 
@@ -12,6 +13,7 @@ def _extract(args: argparse.Namespace) -> int:
     from repalign.data.loaders import load_stimuli
     from repalign.features.extract import extract_features
     from repalign.features.io import HDF5_SUFFIXES, save_features
+    from repalign.features.stream import FolderImages
     from repalign.models.factory import create_model
 
     model = create_model(
@@ -22,7 +24,11 @@ def _extract(args: argparse.Namespace) -> int:
         trust_checkpoint=args.trust_checkpoint,
         image_size=args.image_size,
     )
-    stimuli = load_stimuli(args.stimuli, channels=model.input_size[0], limit=args.limit)
+    stimuli: Any
+    if Path(args.stimuli).is_dir() and not args.cache:  # streamed: decoded while the model runs
+        stimuli = FolderImages(args.stimuli, model.input_size[0], limit=args.limit)
+    else:
+        stimuli = load_stimuli(args.stimuli, channels=model.input_size[0], limit=args.limit)
     out = Path(args.out)
     stream = out.suffix.lower() in HDF5_SUFFIXES
     features = extract_features(
@@ -34,6 +40,9 @@ def _extract(args: argparse.Namespace) -> int:
         cache=args.cache,
         out=out if stream else None,
         quiet=args.quiet,
+        num_workers=args.workers,
+        channels_last=args.channels_last,
+        compile=args.compile,
     )
     if not stream:
         save_features(features, out, ids=list(stimuli.ids))
@@ -68,5 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--random-init", action="store_true", help="do not load pretrained weights")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow fully unpickled checkpoints")
     p.add_argument("--cache", action="store_true", help="reuse and fill the on-disk feature cache")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes decoding a folder's images while the model runs (default: "
+                        "one per spare core; 0: decode in the main process)")
+    p.add_argument("--channels-last", dest="channels_last", action="store_true",
+                   help="channels_last memory format (faster convolutions on many machines)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the forward up to the deepest layer (first batch compiles)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_extract)

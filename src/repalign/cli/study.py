@@ -8,8 +8,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from repalign.errors import ConfigError
-
 if TYPE_CHECKING:
     from repalign.study.runner import StudyRun
 
@@ -72,10 +70,10 @@ def _results(args: argparse.Namespace) -> int:
     elif args.format == "json":
         df.to_json(out, orient="records", indent=1)
     else:
-        try:
-            df.to_parquet(out, index=False)
-        except ImportError as exc:
-            raise ConfigError(f"--format parquet needs pyarrow ({exc}); pip install pyarrow.") from exc
+        from repalign._deps import require
+
+        require("pyarrow", "parquet", purpose="--format parquet")
+        df.to_parquet(out, index=False)
     print(f"{len(df)} row(s) written to {out}")
     return 0
 

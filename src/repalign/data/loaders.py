@@ -34,7 +34,7 @@ from repalign.data.stimuli import Stimuli
 from repalign.data.transforms import as_size, convert_channels, crop_resize
 from repalign.errors import ConfigError, DataFormatError
 
-__all__ = ["load_stimuli"]
+__all__ = ["list_image_files", "load_stimuli", "read_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def _folder_labels(root: Path, files: list[Path]) -> tuple[np.ndarray | None, li
     return np.array([index[f.parts[0]] for f in files], dtype=np.int64), names
 
 
-def _read_image(path: Path, rel: str) -> tuple[np.ndarray, bool]:
+def read_image(path: Path, rel: str) -> tuple[np.ndarray, bool]:
     """(H, W, C) float32 in [0, 1] (C = 1 or 3) and whether an alpha channel was dropped."""
     from PIL import Image, UnidentifiedImageError
 
@@ -267,8 +267,10 @@ def _read_image(path: Path, rel: str) -> tuple[np.ndarray, bool]:
     return arr, alpha
 
 
-def _from_folder(root: Path, hw: tuple[int, int] | None, *, extensions: Sequence[str] | None,
-                 limit: int | None, name: str) -> Stimuli:
+def list_image_files(root: Path, extensions: Sequence[str] | None = None) -> list[Path]:
+    """The files a folder source holds (relative paths, sorted); errors for a missing, empty or
+    non-folder ``root``."""
+    root = Path(root)
     if not root.exists():
         raise DataFormatError(f"stimulus folder {str(root)!r} does not exist.")
     if not root.is_dir():
@@ -280,6 +282,12 @@ def _from_folder(root: Path, hw: tuple[int, int] | None, *, extensions: Sequence
     if not files:
         what = f" with extensions {list(extensions)}" if extensions else ""
         raise DataFormatError(f"stimulus folder {str(root)!r} holds no files{what}.")
+    return files
+
+
+def _from_folder(root: Path, hw: tuple[int, int] | None, *, extensions: Sequence[str] | None,
+                 limit: int | None, name: str) -> Stimuli:
+    files = list_image_files(root, extensions)
     labels, label_names = _folder_labels(root, files)
     if limit is not None:
         files = files[:limit]
@@ -288,7 +296,7 @@ def _from_folder(root: Path, hw: tuple[int, int] | None, *, extensions: Sequence
     with_alpha: list[str] = []
     sizes: dict[tuple[int, ...], str] = {}
     for rel in files:
-        arr, alpha = _read_image(root / rel, rel.as_posix())
+        arr, alpha = read_image(root / rel, rel.as_posix())
         if alpha:
             with_alpha.append(rel.as_posix())
         t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)

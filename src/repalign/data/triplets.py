@@ -237,23 +237,37 @@ def _read_table(path: Path) -> np.ndarray:
         raise DataFormatError(f"{path}: the file is empty; expected one triplet or trial per line.")
     sep = "," if "," in first else r"\s+"
     tokens = [t for t in first.replace(",", " ").split() if t]
-    try:
-        [float(t) for t in tokens]
-        header = None
-    except ValueError:
-        header = 0
+    # a header has no number in it; a first line with some numbers is data (and a bad cell in it
+    # is reported below, instead of the line being taken for a header)
+    header = None if any(_is_number(t) for t in tokens) else 0
+    if header == 0:
         log.info("%s: first line treated as a header: %s", path, first.strip())
     try:
         df = pd.read_csv(path, sep=sep, header=header)
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataFormatError(f"{path}: could not parse as a numeric table ({exc}).") from exc
+    for j, col in enumerate(df.columns):
+        if pd.api.types.is_numeric_dtype(df[col]):
+            continue
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = np.flatnonzero((values.isna() & df[col].notna()).to_numpy())
+        if bad.size:
+            r = int(bad[0])
+            raise DataFormatError(
+                f"{path}: line {r + 1 + (header is not None)}, column {j + 1}: "
+                f"{df[col].iloc[r]!r} is not a number; every cell must be numeric (object "
+                "indices, positions, participant ids)."
+            )
+        df[col] = values
+    return df.to_numpy(dtype=np.float64)
+
+
+def _is_number(text: str) -> bool:
     try:
-        return df.to_numpy(dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise DataFormatError(
-            f"{path}: every column must be numeric (object indices, positions, participant ids); "
-            f"received columns of types {sorted({str(t) for t in df.dtypes})}."
-        ) from exc
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_triplets(path: str | Path, *, index_base: int, n_objects: int | None = None,

@@ -12,8 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 import warnings
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 
 from repalign._device import resolve_device
+from repalign._hashing import hash_array, hash_params
 from repalign._registry import unknown_name_message
 from repalign._validation import as_array, check_count
 from repalign.data.triplets import TripletSet, check_triplets
@@ -71,13 +70,8 @@ def _as_triplets(triplets: Any, n_objects: int | None, name: str) -> tuple[np.nd
 
 
 def _fingerprint(train_t: np.ndarray, val_t: np.ndarray, settings: dict[str, Any]) -> str:
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(train_t).tobytes())
-    h.update(b"|")
-    h.update(np.ascontiguousarray(val_t).tobytes())
     keep = {k: v for k, v in settings.items() if k not in ("epochs", "quiet", "device")}
-    h.update(json.dumps(keep, sort_keys=True, default=str).encode())
-    return h.hexdigest()
+    return hash_params({"train": hash_array(train_t), "val": hash_array(val_t), "settings": keep})
 
 
 def _accuracy(weights: np.ndarray, triplets: np.ndarray, similarity: str) -> float:
@@ -183,7 +177,7 @@ def fit_embedding(
     model_cls = SPoSE if method == "spose" else VICE
     start = _check_init(init, n, dims, method)
     if start is not None:
-        settings["init_sha256"] = hashlib.sha256(np.ascontiguousarray(start[0]).tobytes()).hexdigest()
+        settings["init_sha256"] = hash_array(np.asarray(start[0]))
     model = model_cls(n, dims, opts, generator=shuffle_gen, device=dev, dtype=torch.float32,  # type: ignore[arg-type]
                       init=start)
     stop = None

@@ -15,6 +15,12 @@ from repalign.evaluation.clustering import balanced_assignment, clustering, hard
 from repalign.evaluation.figures import plot_metamer_grid, plot_scores, plot_transfer
 from repalign.evaluation.recognizability import recognizability
 from repalign.evaluation.representation import match_scores, representation_test
+from repalign.evaluation.representation_figures import (
+    heatmap_table,
+    plot_representation_heatmap,
+    plot_representation_projection,
+    representation_projection,
+)
 from repalign.evaluation.transfer import transfer_matrix, transfer_summary
 from repalign.evaluation.two_afc import metamer_judgements, two_afc
 
@@ -22,12 +28,16 @@ __all__ = [
     "balanced_assignment",
     "clustering",
     "hard_triples",
+    "heatmap_table",
     "match_scores",
     "metamer_judgements",
     "plot_metamer_grid",
+    "plot_representation_heatmap",
+    "plot_representation_projection",
     "plot_scores",
     "plot_transfer",
     "recognizability",
+    "representation_projection",
     "representation_test",
     "transfer_matrix",
     "transfer_summary",

@@ -36,6 +36,7 @@ from repalign.perceptual import Distance, DistanceSpec, get_distance
 __all__ = ["COLUMNS", "decisions", "metamer_judgements", "paired_distances", "two_afc"]
 
 TIES = ("strict", "half", "inclusive")
+SCALES = {"fraction": 1.0, "percent": 100.0}
 COLUMNS = [*RECIPE, "distance", "metric", "value", "sd", "sem", "ci_low", "ci_high", "n",
            "n_metamers", "chance"]
 
@@ -105,6 +106,7 @@ def two_afc(
     *,
     human: TwoAFCSet | None = None,
     ties: str = "strict",
+    scale: str = "fraction",
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
@@ -120,6 +122,9 @@ def two_afc(
             ``"ssim"`` or ``"model:zoo:cnn_l2_s0@flatten"``.
         human: human 2AFC answers (see the module doc).
         ties: ``"strict"``, ``"half"`` or ``"inclusive"`` (see :func:`decisions`).
+        scale: ``"fraction"`` (scores in [0, 1], chance 0.5) or ``"percent"`` (x 100, chance 50,
+            as Nanda et al. report them: ``100 * mean_i 1[d(x_r, x_t) < d(x_r, x_0)]``); applies
+            to the ``two_afc`` rows (and the human ones).
         n_boot: bootstrap resamples of targets; level: interval level; seed: bootstrap seed.
         device: where distances run (``"auto"``/None: CUDA when available).
         batch_size: image pairs per distance call.
@@ -138,6 +143,9 @@ def two_afc(
     result = check_result(result)
     if ties not in TIES:
         raise ConfigError(f"ties must be one of {TIES}, received {ties!r}.")
+    if scale not in SCALES:
+        raise ConfigError(f"scale must be one of {tuple(SCALES)}, received {scale!r}.")
+    unit = SCALES[scale]
     if human is not None and not isinstance(human, TwoAFCSet):
         raise ConfigError(f"human must be a TwoAFCSet, received {type(human).__name__}.")
     dev = resolve_device(device)
@@ -148,7 +156,7 @@ def two_afc(
         raise ConfigError(f"The distances averaged must be distinct, received {names}.")
     d_t = {c.name: paired_distances(c, result.images, result.targets, dev, batch_size) for c in comps}
     d_s = {c.name: paired_distances(c, result.images, result.seeds, dev, batch_size) for c in comps}
-    choice = {name: decisions(d_t[name], d_s[name], ties) for name in d_t}
+    choice = {name: unit * decisions(d_t[name], d_s[name], ties) for name in d_t}
     per_metamer_humans = human is not None and _is_about(human, result)
     rows = []
     kw: dict[str, Any] = {"n_boot": n_boot, "level": level, "seed": seed}
@@ -157,16 +165,17 @@ def two_afc(
         if len(comps) > 1:
             mean_choice = np.mean([choice[c.name][idx] for c in comps], axis=0)
             rows.append(_row(recipe, dist.name, "two_afc", target_means(mean_choice, tids),
-                             len(idx), 0.5, **kw))
+                             len(idx), 0.5 * unit, **kw))
         for c in comps:
             rows.append(_row(recipe, c.name, "two_afc", target_means(choice[c.name][idx], tids),
-                             len(idx), 0.5, **kw))
+                             len(idx), 0.5 * unit, **kw))
             for metric, vals in (("d_target", d_t[c.name]), ("d_seed", d_s[c.name])):
                 rows.append(_row(recipe, c.name, metric, target_means(vals[idx], tids), len(idx),
                                  float("nan"), **kw))
         if per_metamer_humans and human is not None:
-            rows.append(_row(recipe, "human", "two_afc", target_means(1.0 - human.h[idx], tids),
-                             len(idx), 0.5, **kw))
+            rows.append(_row(recipe, "human", "two_afc",
+                             target_means(unit * (1.0 - human.h[idx]), tids), len(idx), 0.5 * unit,
+                             **kw))
             for c in comps:
                 agree = two_afc_agreement(d_t[c.name][idx], d_s[c.name][idx], human.h[idx])
                 rows.append(_row(recipe, c.name, "human_agreement", target_means(agree, tids),

@@ -5,7 +5,7 @@ This docstring is the contract between the server and the browser page in ``web/
 Files: ``web/index.html`` is the page template; the server replaces ``__EXPERIMENT_CONFIG__``
 (inside ``<script type="application/json" id="experiment-config">``) with the page
 configuration ``{"paradigm", "texts", "url_parameters": {"participant", "study", "session"},
-"allow_anonymous": false}`` as JSON in which ``<``, ``>`` and ``&`` are ``\\u`` escapes, so no
+"allow_anonymous": bool}`` (``[url_params] allow_anonymous``) as JSON in which ``<``, ``>`` and ``&`` are ``\\u`` escapes, so no
 configuration text can close the script block. ``web/static/*`` is served under ``/static/``;
 the jsPsych files installed by ``npm ci --prefix src/repalign/experiments/web`` are served from
 ``web/node_modules`` under ``/vendor/`` (only ``jspsych/{dist,css}/*`` and
@@ -134,7 +134,7 @@ def page_config(exp: Experiment) -> dict[str, Any]:
     return {"paradigm": exp.cfg.paradigm, "texts": exp.cfg.texts.model_dump(),
             "url_parameters": {"participant": u.participant, "study": u.study,
                                "session": u.session},
-            "allow_anonymous": False}
+            "allow_anonymous": u.allow_anonymous}
 
 
 def _script_json(value: Any) -> str:

@@ -19,8 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from repalign._config_files import format_errors, read_config_file
+from repalign._hashing import hash_params
 from repalign.errors import ConfigError
 
 __all__ = [
@@ -160,6 +159,9 @@ class UrlParams(_Section):
     participant: str = Field(default="PROLIFIC_PID", pattern=_NAME)
     study: str = Field(default="STUDY_ID", pattern=_NAME)
     session: str = Field(default="SESSION_ID", pattern=_NAME)
+    # a visitor whose link lacks the participant id gets a random id kept in the browser (for
+    # demos and pilots; never on a crowd platform, where the id links the answers to the person)
+    allow_anonymous: bool = False
 
 
 class MatchingConfig(_Section):
@@ -252,8 +254,7 @@ class ExperimentConfig(_Section):
         paradigm options); texts, codes and exclusion thresholds may change between runs."""
         keys = {"paradigm", "seed", "stimuli", "design", "catch", "matching", "recognition",
                 "rating"}
-        blob = json.dumps(self.model_dump(mode="json", include=keys), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return hash_params(self.model_dump(mode="json", include=keys))
 
 
 def load_experiment(

@@ -18,6 +18,7 @@ from repalign.errors import ConfigError, ShapeError
 from repalign.features.cache import feature_key, load_cached, store_cached
 from repalign.features.io import HDF5FeatureWriter, open_hdf5_features
 from repalign.features.reducers import REDUCERS, Reducer, apply_reducer, reducer_id
+from repalign.features.stream import FolderImages, batches, default_workers
 from repalign.models.model import Model
 
 __all__ = ["extract_features"]
@@ -27,11 +28,16 @@ log = logging.getLogger(__name__)
 Sink = Callable[[str, int, np.ndarray], None]
 
 
+def _is_folder(stimuli: Any) -> bool:
+    return isinstance(stimuli, (str, Path)) and not str(stimuli).startswith("bundled:") and \
+        Path(stimuli).is_dir()
+
+
 def _as_images(stimuli: Any, channels: int) -> tuple[torch.Tensor, list[str], Callable[[], str]]:
     """Images (N, C, H, W) float32 on the CPU, their ids, and a lazy content hash."""
     from repalign.data.stimuli import Stimuli
 
-    if isinstance(stimuli, str):
+    if isinstance(stimuli, (str, Path)):
         from repalign.data.loaders import load_stimuli
 
         stimuli = load_stimuli(stimuli, channels=channels)
@@ -80,23 +86,50 @@ def _reducers(reduce: Any, layers: list[str]) -> dict[str, str | Reducer]:
     return chosen
 
 
+def _compiled(model: Model, layers: list[str], probe: torch.Tensor,
+              backend: str) -> Callable[[torch.Tensor], Any]:
+    """``x -> {layer: activation}`` as one ``torch.compile`` d graph that ends at the deepest
+    layer: the network traced with torch.fx up to ``layers`` (later layers are dropped)."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    calls = model.layer_calls(probe)
+    repeated = [layer for layer in layers if calls.get(layer, 0) > 1]
+    if repeated:
+        raise ConfigError(f"compile=True cannot read {repeated}: these modules run more than once "
+                          "per forward; use compile=False or a layer that runs once.")
+    try:
+        traced = create_feature_extractor(model.network, return_nodes={n: n for n in layers})
+    except Exception as exc:  # torch.fx raises many types on untraceable code
+        raise ConfigError(f"compile=True traces {model.spec} with torch.fx, which failed "
+                          f"({type(exc).__name__}: {str(exc)[:200]}); use compile=False.") from exc
+    pre = model.preprocess
+    return torch.compile(lambda x: traced(pre(x)), backend=backend)
+
+
 def _run(
     model: Model,
-    images: torch.Tensor,
+    source: torch.Tensor | FolderImages,
     layers: list[str],
     reducers: Mapping[str, str | Reducer],
-    batch_size: int,
+    opts: dict[str, Any],
     device: torch.device,
     quiet: bool,
     sink: Sink,
 ) -> None:
     """One pass over the images in batches; every requested layer from the same forward."""
-    starts = range(0, images.shape[0], batch_size)
-    bar = progress(starts, quiet=quiet, total=len(starts), desc=f"features {model.spec}", unit="batch")
-    for start in bar:
-        xb = images[start : start + batch_size].to(device, non_blocking=True)
+    n, bs = len(source), opts["batch_size"]
+    bar = progress(batches(source, bs, device, num_workers=opts["num_workers"],
+                           channels_last=opts["channels_last"]),
+                   quiet=quiet, total=-(-n // bs), desc=f"features {model.spec}", unit="batch")
+    forward: Callable[[torch.Tensor], Any] | None = None
+    for start, xb in bar:
         with torch.inference_mode():
-            outs = model.features(xb, layers, early_exit=True, detach=True)
+            if opts["compile"]:
+                backend = opts["compile"] if isinstance(opts["compile"], str) else "inductor"
+                forward = forward or _compiled(model, layers, xb, backend)
+                outs = forward(xb)
+            else:
+                outs = model.features(xb, layers, early_exit=True, detach=True)
             for layer in layers:
                 block = apply_reducer(reducers[layer], layer, outs[layer])
                 sink(layer, start, block.to(torch.float32).cpu().numpy())
@@ -113,6 +146,10 @@ def extract_features(
     cache_dir: str | Path | None = None,
     out: str | Path | None = None,
     quiet: bool = False,
+    *,
+    num_workers: int | None = None,
+    channels_last: bool = False,
+    compile: bool | str = False,
 ) -> dict[str, np.ndarray]:
     """Features of ``layers`` for every stimulus: ``{layer: (N, D) float32}``, in stimulus order.
 
@@ -122,8 +159,9 @@ def extract_features(
 
     Args:
         model: a :class:`~repalign.models.Model`, or a spec passed to ``create_model``.
-        stimuli: :class:`~repalign.data.Stimuli`, a tensor/array (N, C, H, W) in [0, 1], or a
-            source for ``load_stimuli`` (``"bundled:digits"``, a folder).
+        stimuli: :class:`~repalign.data.Stimuli`, a tensor/array (N, C, H, W) in [0, 1], a
+            folder of images (streamed: decoded batch by batch in ``num_workers`` processes), a
+            :class:`~repalign.features.stream.FolderImages`, or ``"bundled:..."``.
         layers: layer names (see ``model.layers()``); None picks
             :func:`~repalign.models.default_layers`.
         reduce: a reducer name (``flatten``, ``avgpool``, ``cls_token``, ``mean_tokens``), a
@@ -136,6 +174,15 @@ def extract_features(
         out: an ``.h5``/``.hdf5`` file: batches are written as they finish (memory stays
             bounded) and the returned arrays are read-only memory maps of that file.
         quiet: no progress bar.
+        num_workers: processes that decode the files of a folder ``stimuli`` while the model
+            computes (None: one per spare core, :func:`~repalign.features.stream.default_workers`;
+            0: decode in this process). A folder is streamed, never held in memory whole,
+            unless ``cache=True`` (the cache key needs the decoded pixels).
+        channels_last: run the network and its inputs in ``torch.channels_last`` memory format
+            (faster convolutions on many CPUs and GPUs; the model is converted back after).
+        compile: ``torch.compile`` the forward up to the deepest layer (traced with torch.fx;
+            the first batch pays the compilation); a string names the backend (default
+            ``"inductor"``). Layers must be modules that run once per forward.
 
     Returns:
         ``{layer: np.ndarray (N, D) float32}`` in the order of ``layers``.
@@ -169,11 +216,24 @@ def extract_features(
     if repeated:
         raise ConfigError(f"Layer(s) {repeated} requested more than once; list each layer once.")
     reducers = _reducers(reduce, names)
-    images, ids, stimuli_sha = _as_images(stimuli, model.input_size[0])
+    workers = default_workers() if num_workers is None else num_workers
+    opts = {"batch_size": batch_size, "num_workers": workers, "channels_last": bool(channels_last),
+            "compile": compile}
+    source: torch.Tensor | FolderImages
+    if _is_folder(stimuli):
+        stimuli = FolderImages(stimuli, model.input_size[0])
+    if isinstance(stimuli, FolderImages) and cache:  # the cache key hashes the decoded pixels
+        from repalign.data.loaders import load_stimuli
+
+        stimuli = load_stimuli(stimuli.root, channels=stimuli.channels, limit=len(stimuli))
+    if isinstance(stimuli, FolderImages):
+        source, ids = stimuli, stimuli.ids
+    else:
+        source, ids, stimuli_sha = _as_images(stimuli, model.input_size[0])
     if device is not None:
         model.to(resolve_device(device))
     dev = model.device
-    n = images.shape[0]
+    n = len(source)
 
     results: dict[str, np.ndarray] = {}
     keys: dict[str, str] = {}
@@ -189,13 +249,15 @@ def extract_features(
 
     was_training = model.training
     model.eval()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     try:
         if out is not None:
             with HDF5FeatureWriter(out, n, ids) as writer:
                 for layer, arr in results.items():
                     writer.write(layer, 0, arr)
                 if todo:
-                    _run(model, images, todo, reducers, batch_size, dev, quiet, writer.write)
+                    _run(model, source, todo, reducers, opts, dev, quiet, writer.write)
             computed = open_hdf5_features(out, names)
             results = computed
         elif todo:
@@ -206,10 +268,12 @@ def extract_features(
                     buffers[layer] = np.empty((n, *block.shape[1:]), dtype=np.float32)
                 buffers[layer][start : start + len(block)] = block
 
-            _run(model, images, todo, reducers, batch_size, dev, quiet, fill)
+            _run(model, source, todo, reducers, opts, dev, quiet, fill)
             results.update(buffers)
     finally:
         model.train(was_training)
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     if cache:
         for layer in todo:
             store_cached(keys[layer], results[layer], cache_dir)

@@ -75,22 +75,29 @@ def rank_rows(x: torch.Tensor) -> torch.Tensor:
 def _rank_rows_packed(x: torch.Tensor) -> torch.Tensor:
     """:func:`rank_rows` for float32 CPU rows: each value's bits, mapped to an integer of the same
     order, go in the upper half of an int64 and its column in the lower half, so one plain sort
-    (numpy's vectorised one) gives both the sorted values and their order."""
+    (numpy's vectorised one) gives both the sorted values and their order. Exact zeros (half of
+    a ReLU layer) are left out of the sort: they share one average rank, known from the counts."""
     n, d = x.shape
     a = (x.detach().to(torch.float32) + 0.0).numpy()  # + 0.0 turns -0.0 into 0.0 (they tie)
     b = a.view(np.int32)
-    keys = np.where(b < 0, b ^ 0x7FFFFFFF, b).astype(np.int64)  # negatives: flip magnitude bits
-    keys <<= 32
-    keys |= np.arange(d, dtype=np.int64)
-    keys.sort(axis=1)
-    vals = (keys >> 32).astype(np.int32)
-    new = np.ones((n, d), dtype=bool)
-    np.not_equal(vals[:, 1:], vals[:, :-1], out=new[:, 1:])
-    starts = np.flatnonzero(new)
-    counts = np.diff(np.append(starts, n * d))
+    mapped = np.where(b < 0, b ^ 0x7FFFFFFF, b)  # negatives: flip magnitude bits; 0.0 -> 0
     out = np.empty((n, d), dtype=np.float64)
-    flat = (keys & 0xFFFFFFFF) + (np.arange(n, dtype=np.int64) * d)[:, None]
-    out.reshape(-1)[flat.reshape(-1)] = np.repeat(starts % d + (counts + 1) / 2, counts)
+    for i in range(n):
+        cols = np.flatnonzero(mapped[i])
+        keys = mapped[i][cols].astype(np.int64)
+        keys <<= 32
+        keys |= cols
+        keys.sort()
+        vals = keys >> 32
+        new = np.ones(len(keys), dtype=bool)
+        np.not_equal(vals[1:], vals[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        counts = np.diff(np.append(starts, len(keys)))
+        avg = starts + (counts + 1) / 2  # average ranks among the non-zero values
+        n_zero, n_neg = d - len(cols), int(np.searchsorted(vals, 0))
+        avg[starts >= n_neg] += n_zero  # positive values rank after the zeros
+        out[i].fill(n_neg + (n_zero + 1) / 2)
+        out[i][keys & 0xFFFFFFFF] = np.repeat(avg, counts)
     return torch.from_numpy(out)
 
 

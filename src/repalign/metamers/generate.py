@@ -23,6 +23,7 @@ from repalign._validation import check_images
 from repalign.errors import ConfigError, ShapeError
 from repalign.metamers._spec import spec_name
 from repalign.metamers.checkpoint import RunCheckpoint
+from repalign.metamers.compiled import compiled
 from repalign.metamers.criterion import null_distribution, threshold_from_null
 from repalign.metamers.evaluate import ActiveSet, Criterion, describe_models
 from repalign.metamers.inits import make_seeds
@@ -51,6 +52,9 @@ def _targets(targets: Any) -> tuple[torch.Tensor, list[str], np.ndarray]:
     images = getattr(targets, "images", targets)
     images = check_images(images, "targets").to(torch.float32)
     n = images.shape[0]
+    if n == 0:
+        raise ShapeError("targets is empty: generate_metamers needs at least one target image, "
+                         f"received a batch of shape {tuple(images.shape)}.")
     ids = list(getattr(targets, "ids", None) or [f"target/{i:04d}" for i in range(n)])
     labels = getattr(targets, "labels", None)
     labels = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
@@ -58,11 +62,11 @@ def _targets(targets: Any) -> tuple[torch.Tensor, list[str], np.ndarray]:
 
 
 @contextmanager
-def _frozen_models(
-    models: Sequence[Any], device: torch.device, recipe: MetamerRecipe
-) -> Any:
-    """Models on ``device`` in eval mode with parameter gradients off, in channels_last memory
-    format and compiled when the recipe asks; modes, format and compilation undone after."""
+def _frozen_models(plan: Plan, device: torch.device, recipe: MetamerRecipe) -> Any:
+    """The plan's models on ``device`` in eval mode with parameter gradients off, in
+    channels_last memory format and compiled around the read layers when the recipe asks;
+    modes, format and compilation undone after."""
+    models = plan.models
     modes = [m.training for m in models]
     grads = [(p, p.requires_grad) for m in models for p in m.parameters()]
     try:
@@ -70,12 +74,16 @@ def _frozen_models(
             m.to(device).eval()
             if recipe.channels_last:
                 m.to(memory_format=torch.channels_last)
-            if recipe.compile:  # in place: the layer names (and hooks) stay those of the network
-                backend = recipe.compile if isinstance(recipe.compile, str) else "inductor"
-                m.network.compile(backend=backend)
         for p, _ in grads:
             p.requires_grad_(False)
-        yield
+        if recipe.compile:
+            backend = recipe.compile if isinstance(recipe.compile, str) else "inductor"
+            parts = [(m.network, [lay for v, lay in plan.taps if v == u])
+                     for u, m in enumerate(models)]
+            with compiled(parts, backend):
+                yield
+        else:
+            yield
     finally:
         for p, flag in grads:
             p.requires_grad_(flag)
@@ -83,8 +91,6 @@ def _frozen_models(
             m.train(mode)
             if recipe.channels_last:
                 m.to(memory_format=torch.contiguous_format)
-            if recipe.compile:
-                m.network._compiled_call_impl = None
 
 
 def _same_label_mode(same_label: Any, labels: np.ndarray, plan: Plan, images: torch.Tensor) -> Any:
@@ -215,7 +221,7 @@ def generate_metamers(
             **run_info, "rows": [[plan.generator_label(r), plan.layer_label(r)]
                                  for r in range(len(plan))],
             "targets": hash_array(images), "null": hash_array(null_images)})
-    with _frozen_models(plan.models, dev, rec):
+    with _frozen_models(plan, dev, rec):
         mode = _same_label_mode(crit_opts["same_label"], labels, plan, images)
         crit, shown = _criterion(plan, null_images, statistic, crit_opts["quantile"],
                                  crit_opts["null_pairs"], seed, cache_dir, mode)

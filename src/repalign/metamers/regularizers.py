@@ -5,13 +5,16 @@ registered with the weight it gets when named alone (``loss = dist + weight * R(
 build a whole loss :class:`~repalign.metamers.terms.Term`:
 
 - ``none``: ``dist`` (regularizer-free, Feather and Nanda).
-- ``human_leaning``: Nanda's ``freq``, ``10 dist + 5e-4 TV + 5e-4 blur + 5e-5 L1``.
+- ``human_leaning``: Nanda's ``freq``, ``10 dist + 5e-4 TV + 5e-4 blur + 5e-5 L1``; with
+  ``perceptual=w > 0`` also ``+ w * P(x, x_t)`` (lean toward what a human-aligned distance such as
+  DreamSim sees as the target; off by default).
 - ``adversarial``: ``dist - s * P(x, x_t)``, ``s`` fixed per sample at the first step so that both
   terms start equal (``scale="auto"``), or a given number.
 - ``seed_anchored``: ``dist + 10 * P(x, x_0)``.
 
 ``P`` is a differentiable perceptual distance from :mod:`repalign.perceptual` (``distance=``;
-``"auto"`` is LPIPS when its trunk weights are on disk, else SSIM).
+``"auto"`` is LPIPS when its trunk weights are on disk, else SSIM; ``"dreamsim"`` and the other
+registered names work too).
 
 Example:
     >>> import torch
@@ -156,14 +159,27 @@ def _none() -> Term:
 
 @REGULARIZERS.register("human_leaning", kind="preset")
 def _human_leaning(
-    dist_weight: float = 10.0, tv: float = 5e-4, blur_weight: float = 5e-4, l1: float = 5e-5
+    dist_weight: float = 10.0, tv: float = 5e-4, blur_weight: float = 5e-4, l1: float = 5e-5,
+    perceptual: float = 0.0, distance: Any = "auto",
 ) -> Term:
-    return (
+    loss = (
         dist_weight * DIST
         + tv * image_term(total_variation)
         + blur_weight * image_term(blur)
         + l1 * image_term(l1_center)
     )
+    if perceptual < 0:
+        raise ConfigError(f"human_leaning perceptual must be >= 0, received {perceptual!r}.")
+    if perceptual == 0:
+        return loss
+    d = resolve_perceptual(distance)
+
+    def fn(c: LossContext) -> torch.Tensor:
+        if c.target is None:
+            raise ConfigError("human_leaning with perceptual > 0 needs the target images.")
+        return d(c.x, c.target)
+
+    return loss + perceptual * Term(fn, f"{_distance_name(d)}(x, target)")
 
 
 @REGULARIZERS.register("adversarial", kind="preset")

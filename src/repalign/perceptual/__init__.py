@@ -1,7 +1,8 @@
-"""Perceptual distances between images: LPIPS, SSIM, MS-SSIM, pixel L2, model feature distances.
+"""Perceptual distances between images: LPIPS, DreamSim, SSIM, MS-SSIM, pixel L2, model feature
+distances.
 
 Every distance maps two batches of images (N, C, H, W) in [0, 1] to an (N,) tensor, is
-differentiable, and accepts 1- or 3-channel images (LPIPS repeats grey to RGB; the others need no
+differentiable, and accepts 1- or 3-channel images (LPIPS and DreamSim repeat grey to RGB; the others need no
 conversion). See :mod:`repalign.perceptual.registry` for the spec syntax.
 
 Example:
@@ -15,6 +16,7 @@ Example:
 """
 
 from repalign.perceptual.base import CallableDistance, Distance, MeanDistance
+from repalign.perceptual.dreamsim_distance import DreamSim
 from repalign.perceptual.features import FeatureDistance
 from repalign.perceptual.lpips_distance import LPIPS, trunk_file
 from repalign.perceptual.pixel import PixelL2
@@ -36,6 +38,7 @@ __all__ = [
     "CallableDistance",
     "Distance",
     "DistanceSpec",
+    "DreamSim",
     "FeatureDistance",
     "MeanDistance",
     "PixelL2",

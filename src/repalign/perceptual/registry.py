@@ -5,7 +5,8 @@ Specs:
 - a registered name: ``"pixel_l2"``, ``"ssim"``, ``"ms_ssim"``, ``"lpips"`` (= ``"lpips:alex"``),
   ``"lpips:alex"``, ``"lpips:vgg"``, ``"lpips:squeeze"`` (calibrated), ``"lpips:alex_uncal"``,
   ``"lpips:vgg_uncal"``, ``"lpips:squeeze_uncal"`` (uncalibrated), ``"lpips:nanda"`` (the four
-  AlexNet/VGG variants, calibrated and not);
+  AlexNet/VGG variants, calibrated and not), ``"dreamsim"`` (the DreamSim ensemble),
+  ``"dreamsim:clip_vitb32"`` and the other DreamSim variants (``dreamsim`` extra);
 - ``"model:SPEC@LAYER"`` (layers joined with ``+``): feature distance in ``create_model(SPEC)``;
 - ``"mean(a, b, ...)"`` or a list ``["a", "b"]``: the mean of several distances;
 - a :class:`~repalign.perceptual.base.Distance`, or any callable ``f(x, y) -> (N,)``.
@@ -25,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,7 @@ import torch
 from repalign._registry import Registry
 from repalign.errors import ConfigError
 from repalign.perceptual.base import CallableDistance, Distance, MeanDistance
+from repalign.perceptual.dreamsim_distance import DreamSim
 from repalign.perceptual.features import FeatureDistance, parse_model_spec
 from repalign.perceptual.lpips_distance import LPIPS
 from repalign.perceptual.pixel import PixelL2
@@ -102,6 +105,22 @@ for _net in ("alex", "vgg", "squeeze"):
         )
 DISTANCES.register("lpips", _lpips_factory("alex", True), channels=3, weights=True,
                    summary="LPIPS, AlexNet trunk, calibrated (the package default)")
+
+
+def _dreamsim_factory(variant: str) -> Callable[..., Distance]:
+    def build(*, cache_dir: Any = None) -> Distance:
+        return DreamSim(variant, cache_dir=cache_dir)
+
+    build.__name__ = f"dreamsim_{variant}"
+    return build
+
+
+DISTANCES.register("dreamsim", _dreamsim_factory("ensemble"), channels=3, weights=True,
+                   summary="DreamSim, the package's ensemble (DINO + CLIP + OpenCLIP ViT-B/16 "
+                           "fine-tuned on human similarity): 1 - cosine of the embeddings")
+for _variant in ("dino_vitb16", "clip_vitb32", "open_clip_vitb32", "synclr_vitb16"):
+    DISTANCES.register(f"dreamsim:{_variant}", _dreamsim_factory(_variant), channels=3, weights=True,
+                       summary=f"DreamSim, {_variant} fine-tuned on human similarity")
 
 
 def _nanda(**options: Any) -> Distance:
@@ -197,7 +216,8 @@ def get_distance(spec: DistanceSpec, **options: Any) -> Distance:
     Raises:
         UnknownNameError: an unknown name (the message lists the valid ones).
         ConfigError: a malformed spec, or an option no component understands.
-        WeightsUnavailableError: LPIPS trunk weights missing (the message says where to put them).
+        WeightsUnavailableError: LPIPS trunk or DreamSim weights missing (the message says where
+            to put them).
 
     Example:
         >>> d = get_distance("ssim")
@@ -226,7 +246,7 @@ def get_distance(spec: DistanceSpec, **options: Any) -> Distance:
         raise ConfigError(f"Option(s) {sorted(unused)} are not understood by the distance {spec!r}.")
     try:
         key: tuple[Any, ...] | None = (format_spec(parsed), tuple(sorted(options.items())),
-                                       torch.hub.get_dir())
+                                       torch.hub.get_dir(), os.environ.get("REPALIGN_DREAMSIM_DIR"))
         hash(key)
     except TypeError:
         key = None

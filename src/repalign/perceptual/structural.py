@@ -6,10 +6,17 @@ need no conversion.
 
 Small images: the window shrinks to the largest odd size that fits the image (``min(11, side)``).
 MS-SSIM uses as many of the five standard scales as fit: scale k has side ``ceil(side / 2^k)`` and is
-used while that side is at least the window size; the first L standard weights
-(0.0448, 0.2856, 0.3001, 0.2363, 0.1333) are renormalised to sum to one. For 32x32 images that is
-two scales (32 and 16 pixels), for 28x28 two, for 16x16 one (plain SSIM), and from 161 pixels on all
-five (then the value equals ``pytorch_msssim.ms_ssim``).
+used while that side is at least the window size. With fewer than five scales the first L of
+Wang et al.'s weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) are renormalised to sum to one (a
+product of powers is a weighted geometric mean only when the exponents sum to one). With all five
+the weights are used as published (they sum to 1.0001, as in pytorch-msssim and the reference
+MATLAB code), so the value equals ``pytorch_msssim.ms_ssim`` to float rounding; renormalising them
+too would change it by about 1e-5 relative. For 32x32 images that is two scales (32 and 16 pixels),
+for 28x28 two, for 16x16 one (plain SSIM), and from 161 pixels on all five.
+
+pytorch-msssim's public ``ms_ssim`` refuses images under 161 pixels, so the scales are computed with
+its two private helpers (``_fspecial_gauss_1d``, ``_ssim``); the dependency is bounded to
+``pytorch-msssim<1.1`` and a test checks their signatures and results.
 
 Gradients: where a scale's contrast-structure term is <= 0, MS-SSIM clips it to zero (as
 pytorch-msssim does); the gradient there is zero instead of NaN.
@@ -112,7 +119,8 @@ class MSSSIM(SSIM):
                 f"received {tuple(ex.shape[-2:])}; use levels={fits} or larger images."
             )
         weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=ex.dtype, device=ex.device)
-        weights = weights / weights.sum()
+        if levels < len(MS_SSIM_WEIGHTS):  # all five: the published weights, as pytorch-msssim
+            weights = weights / weights.sum()
         win = _fspecial_gauss_1d(win_size, self.win_sigma).repeat(ex.shape[1], 1, 1, 1)
         terms = []
         x, y = ex, ey

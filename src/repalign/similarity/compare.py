@@ -141,11 +141,12 @@ def _cka(kernel: str, debiased: bool) -> Metric:
     matrix_kind = "similarity" if kernel == "linear" else "dissimilarity"
 
     def fn(x: Any, y: Any, *, kinds: tuple[str, str], groups: Any = None,
-           sigma_scale: float = 1.0) -> float:
+           sigma_scale: float = 1.0, bandwidth: str = "kornblith") -> float:
         if kinds[0] != kinds[1]:  # features against a matrix: bring the features to the matrix
             x, y = (_to_matrix(a, k, matrix_kind) for a, k in ((x, kinds[0]), (y, kinds[1])))
             kinds = (matrix_kind, matrix_kind)
-        return cka(x, y, kernel, debiased, kind=kinds[0], sigma_scale=sigma_scale)
+        return cka(x, y, kernel, debiased, kind=kinds[0], sigma_scale=sigma_scale,
+                   bandwidth=bandwidth)
 
     return fn
 
@@ -168,10 +169,10 @@ METRICS.register("cka_linear_debiased", _cka("linear", True), type="similarity",
                  description="linear CKA with the unbiased HSIC (negative values kept)")
 METRICS.register("cka_rbf", _cka("rbf", False), type="similarity", low=0.0, high=1.0,
                  symmetric=True, differentiable=True, based_on="features",
-                 accepts=("features", "dissimilarity"), options=("sigma_scale",),
-                 description="RBF-kernel CKA, bandwidth = sigma_scale x median distance "
-                             "(diagonal excluded); a dissimilarity matrix must hold Euclidean "
-                             "distances")
+                 accepts=("features", "dissimilarity"), options=("sigma_scale", "bandwidth"),
+                 description="RBF-kernel CKA, sigma^2 = sigma_scale^2 x median squared distance "
+                             "(Kornblith et al.; bandwidth='off_diagonal': distinct pairs only); "
+                             "a dissimilarity matrix must hold Euclidean distances")
 
 
 @METRICS.register("procrustes", type="distance", low=0.0, high=float(np.pi / 2), symmetric=True,
@@ -288,7 +289,7 @@ def compare(x: Any, y: Any, metric: str | Callable[..., float] = "rsa_spearman",
         rdm_metric: how RDM-based metrics turn features into dissimilarities (``"euclidean"``,
             ``"sqeuclidean"``, ``"cosine"``, ``"correlation"``, ``"dot"``).
         **options: metric options (``ties`` for triplet_agreement, ``k`` for mutual_knn,
-            ``sigma_scale`` for cka_rbf, ``angular`` for procrustes).
+            ``sigma_scale`` and ``bandwidth`` for cka_rbf, ``angular`` for procrustes).
 
     Returns:
         The metric's value (see :func:`list_metrics` for its range and direction).

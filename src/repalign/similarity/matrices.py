@@ -110,14 +110,19 @@ def paired_values(u: np.ndarray, v: np.ndarray, metric: str) -> np.ndarray:
     return np.asarray(np.einsum("ij,ij->i", u, v))
 
 
-def _similarity_block(xb: np.ndarray, x: np.ndarray, sq: np.ndarray | None, sqb: np.ndarray | None,
-                      metric: str) -> np.ndarray:
-    """Similarity of the rows ``xb`` to all rows ``x`` in the metric's native orientation."""
-    g = xb @ x.T
-    if sq is not None and sqb is not None:  # euclidean, sqeuclidean
-        d2 = np.maximum(sqb[:, None] + sq[None, :] - 2.0 * g, 0.0)
-        return np.asarray(np.sqrt(d2) if metric == "euclidean" else d2)
-    return np.asarray(g)
+def _similarity_block(xb: np.ndarray, x: np.ndarray, metric: str) -> np.ndarray:
+    """Similarity of the rows ``xb`` to all rows ``x`` in the metric's native orientation.
+
+    Euclidean distances are computed from the coordinate differences (SciPy's ``cdist``, the
+    formula of ``pdist``), not from ``|u|² + |v|² - 2 u·v``: the Gram-matrix shortcut is faster
+    for wide features but rounds equal distances of different pairs to different values, which
+    breaks the exact ties that rank correlations and triplet rules count.
+    """
+    if metric in ("euclidean", "sqeuclidean"):
+        from scipy.spatial.distance import cdist
+
+        return np.asarray(cdist(xb, x, metric))
+    return np.asarray(xb @ x.T)
 
 
 def _pairwise(x: Any, metric: str, *, block_size: int | None, name: str) -> np.ndarray:
@@ -125,10 +130,9 @@ def _pairwise(x: Any, metric: str, *, block_size: int | None, name: str) -> np.n
     arr = as_array(x, name, ndim=2)
     arr = prepare_rows(arr, metric, name)
     n = arr.shape[0]
-    sq = np.einsum("ij,ij->i", arr, arr) if metric in ("euclidean", "sqeuclidean") else None
     out = np.empty((n, n), dtype=np.float64)
     for sl in row_blocks(n, n, block_size):
-        out[sl] = _similarity_block(arr[sl], arr, sq, None if sq is None else sq[sl], metric)
+        out[sl] = _similarity_block(arr[sl], arr, metric)
         # exact symmetry (BLAS may differ in the last bit between (i, j) and (j, i)):
         # copy the upper triangle of the rows above onto this block's lower part
         out[sl, : sl.start] = out[: sl.start, sl].T
@@ -143,8 +147,8 @@ def _pairwise(x: Any, metric: str, *, block_size: int | None, name: str) -> np.n
 def _tie_identical_rows(arr: np.ndarray, out: np.ndarray) -> None:
     """Give identical rows bit-identical rows and columns, and their diagonal value between them.
 
-    Rounding in the Gram-matrix formula would otherwise leave copies of a stimulus at a tiny
-    non-zero distance, and break the exact ties that triplet and odd-one-out rules rely on.
+    Rounding in the dot products (cosine, correlation, dot) would otherwise leave copies of a
+    stimulus at slightly different values, and break the exact ties that triplet and odd-one-out rules rely on.
     """
     _, first, inverse = np.unique(arr, axis=0, return_index=True, return_inverse=True)
     if len(first) == arr.shape[0]:

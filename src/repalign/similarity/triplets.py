@@ -1,12 +1,14 @@
 """Odd-one-out accuracy of a representation on human triplets (THINGS style).
 
 For a triplet ``(i, j, k)`` in the (pair, pair, odd-one-out) layout, the representation is
-correct when the pair the humans chose is strictly the most similar of the three pairs:
-``s(i, j) > s(i, k)`` and ``s(i, j) > s(j, k)``. Exact ties count as wrong, so a constant
-representation scores 0, not chance. The THINGS/gLocal reference code also scores a three-way tie
-as wrong, but settles a tie between the human pair and another pair by ``argmax`` order in favour
-of the human pair (column 0); repalign does not, so its accuracy is lower by the share of such
-two-way ties (in practice none with continuous features).
+correct when the pair the humans chose is the most similar of the three pairs. Exact ties
+(rare with continuous features, common with quantised ones) are counted by ``ties``:
+
+- ``"reference"`` (default): as the THINGS/gLocal reference code (seed 001): the model's choice
+  is the ``argmax`` of ``(s(i, j), s(i, k), s(j, k))``, so a tie between the human pair and
+  another pair goes to the human pair (column 0), while a three-way tie counts as wrong (a
+  constant representation scores 0, not chance);
+- ``"strict"``: the human pair must be strictly the most similar; every tie counts as wrong.
 
 Example:
     >>> x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
@@ -55,13 +57,18 @@ def _from_rows(x: np.ndarray, t: np.ndarray, similarity: str) -> tuple[np.ndarra
     return out[0], out[1], out[2]
 
 
+TIES = ("reference", "strict")
+
+
 def odd_one_out_correct(x: Any, triplets: Any, similarity: str = "cosine", *,
-                        kind: str = "features") -> np.ndarray:
+                        kind: str = "features", ties: str = "reference") -> np.ndarray:
     """Per-triplet correctness of the odd-one-out choice (see :func:`odd_one_out_accuracy`).
 
     Returns:
-        (T,) bool array, True where the human pair is strictly the most similar.
+        (T,) bool array, True where the human pair is the most similar (ties: module doc).
     """
+    if ties not in TIES:
+        raise UnknownNameError(unknown_name_message("odd-one-out ties rule", str(ties), list(TIES)))
     if kind not in _KINDS:
         raise UnknownNameError(unknown_name_message("input kind", str(kind), list(_KINDS)))
     if kind == "features":
@@ -88,11 +95,13 @@ def odd_one_out_correct(x: Any, triplets: Any, similarity: str = "cosine", *,
         s01, s02, s12 = _from_matrix(s, t)
     else:
         s01, s02, s12 = _from_rows(arr, t, similarity)
-    return (s01 > s02) & (s01 > s12)
+    if ties == "strict":
+        return np.asarray((s01 > s02) & (s01 > s12))
+    return np.asarray((s01 >= s02) & (s01 >= s12) & ~((s01 == s02) & (s01 == s12)))
 
 
 def odd_one_out_accuracy(x: Any, triplets: Any, similarity: str = "cosine", *,
-                         kind: str = "features") -> float:
+                         kind: str = "features", ties: str = "reference") -> float:
     """Share of human triplets on which the representation picks the same odd one out.
 
     Args:
@@ -103,9 +112,11 @@ def odd_one_out_accuracy(x: Any, triplets: Any, similarity: str = "cosine", *,
         similarity: for features: ``"cosine"`` (default, as thingsvision/gLocal), ``"dot"`` or
             ``"euclidean"`` (negative distance).
         kind: ``"features"``, ``"similarity"`` or ``"dissimilarity"``.
+        ties: ``"reference"`` (THINGS/gLocal's argmax: a two-way tie with the human pair is
+            correct, a three-way tie wrong) or ``"strict"`` (every tie wrong).
 
     Returns:
-        The accuracy in [0, 1] (chance 1/3; exact ties count as wrong); the (T,) correctness of
+        The accuracy in [0, 1] (chance 1/3); the (T,) correctness of
         each triplet is :func:`odd_one_out_correct`.
 
     Raises:
@@ -120,7 +131,7 @@ def odd_one_out_accuracy(x: Any, triplets: Any, similarity: str = "cosine", *,
         >>> 0.0 <= odd_one_out_accuracy(x, t) <= 1.0
         True
     """
-    correct = odd_one_out_correct(x, triplets, similarity, kind=kind)
+    correct = odd_one_out_correct(x, triplets, similarity, kind=kind, ties=ties)
     if correct.size == 0:
         raise ShapeError("triplets is empty; odd-one-out accuracy needs at least one triplet.")
     return float(correct.mean())

@@ -45,6 +45,7 @@ __all__ = [
     "FeaturesConfig",
     "FewShotConfig",
     "GLocalConfig",
+    "GLocalOODConfig",
     "HumanConfig",
     "MetamersConfig",
     "ModelsConfig",
@@ -165,6 +166,18 @@ class SimilarityConfig(_Section):
     rdm_metric: Literal["euclidean", "sqeuclidean", "cosine", "correlation", "dot"] = "cosine"
 
 
+class GLocalOODConfig(_Section):
+    """Out-of-distribution detection before and after gLocal (seed 001): the
+    ``in_distribution`` images are split at random in half, training features and in-distribution
+    test images; the ``out`` images are out of distribution. ``method`` and ``k`` as in
+    :func:`repalign.analysis.ood_detection`."""
+
+    in_distribution: StimuliConfig
+    out: StimuliConfig
+    method: Literal["knn", "mahalanobis"] = "knn"
+    k: int = Field(default=10, ge=1)
+
+
 class GLocalConfig(_Section):
     """gLocal post-hoc alignment of each model's features to the reference's triplets.
 
@@ -172,6 +185,11 @@ class GLocalConfig(_Section):
     answered by a simulated observer with the reference agent's similarities (softmax at
     ``temperature``). ``split`` holds out random triplets or, with ``objects``, whole stimuli.
     ``options`` go to :class:`repalign.alignment.GLocal`.
+
+    Seed 001's before/after table compares, with intervals (``n_boot`` bootstrap draws) and
+    paired tests, held-out odd-one-out accuracy, alignment with the reference (the first
+    similarity metric), few-shot accuracy at ``shots`` (on the few-shot stimuli of
+    ``[analysis]``, else the main stimuli, when they are labelled) and, with ``ood``, OOD AUROC.
     """
 
     triplets: int = Field(default=3000, ge=30)
@@ -179,6 +197,9 @@ class GLocalConfig(_Section):
     split: Literal["triplets", "objects"] = "triplets"
     test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
     options: dict[str, Any] = Field(default_factory=dict)
+    shots: list[int] = Field(default_factory=lambda: [5])
+    ood: GLocalOODConfig | None = None
+    n_boot: int = Field(default=1000, ge=2)
 
 
 class MetamersConfig(_Section):
@@ -224,6 +245,8 @@ class FewShotConfig(_Section):
     shots: list[int] = Field(default_factory=lambda: [1, 5, 10, 20], min_length=1)
     heads: list[str] = Field(default_factory=lambda: ["linear"], min_length=1)
     repeats: int = Field(default=3, ge=1)
+    # z-score the features with the training examples first (seed 000: the features as given)
+    standardize: bool = False
 
 
 class AnalysisConfig(_Section):

@@ -53,7 +53,8 @@ class StudyContext:
 
     Attributes:
         config: the validated study configuration.
-        stimuli: named stimulus sets: ``main`` always; ``few_shot`` when the analysis has its own.
+        stimuli: named stimulus sets: ``main`` always; ``few_shot`` when the analysis has its own;
+            ``ood_in`` and ``ood_out`` for ``[glocal] ood``.
         human: loaded human data by kind (``triplets``, ``similarity``, ``two_afc``).
         device: device string for the units (``"auto"`` resolves in each worker).
         work_dir: folder for the state of unfinished units (metamer checkpoints), kept across a
@@ -120,6 +121,9 @@ def build_context(config: StudyConfig, device: str, work_dir: str | None = None)
     stimuli = {"main": select_stimuli(config.stimuli)}
     if config.analysis is not None and config.analysis.few_shot.stimuli is not None:
         stimuli["few_shot"] = select_stimuli(config.analysis.few_shot.stimuli)
+    if config.glocal is not None and config.glocal.ood is not None:
+        stimuli["ood_in"] = select_stimuli(config.glocal.ood.in_distribution)
+        stimuli["ood_out"] = select_stimuli(config.glocal.ood.out)
     from repalign.study.human import load_human
 
     human = load_human(config, stimuli["main"])

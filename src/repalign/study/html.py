@@ -34,10 +34,12 @@ class Figure:
 
 @dataclass
 class Table:
-    """A table and its caption (cells are escaped when rendered)."""
+    """A table and its caption (cells are escaped when rendered); ``folded`` tables start closed
+    (``<details>``, the caption is the summary to click)."""
 
     frame: pd.DataFrame
     caption: str
+    folded: bool = False
 
 
 @dataclass
@@ -69,7 +71,7 @@ figcaption{color:#555;font-size:.92rem;margin-top:.3rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0 1.4rem}
 th,td{border:1px solid #ddd;padding:.2rem .5rem;text-align:right}th{background:#f5f5f5}
 td:first-child,th:first-child{text-align:left}.caption{font-weight:600;margin-top:1rem}
-.scroll{overflow-x:auto}
+.scroll{overflow-x:auto}summary.caption{cursor:pointer}
 """
 
 
@@ -79,6 +81,9 @@ def _slug(text: str) -> str:
 
 def _table_html(t: Table) -> str:
     body = t.frame.to_html(index=False, escape=True, border=0, na_rep="–", float_format=lambda v: f"{v:.4g}")
+    if t.folded:
+        return (f'<details><summary class="caption">{html.escape(t.caption)} '
+                f'({len(t.frame)} rows)</summary><div class="scroll">{body}</div></details>')
     return f'<p class="caption">{html.escape(t.caption)}</p><div class="scroll">{body}</div>'
 
 

@@ -1,5 +1,8 @@
 """``build_report``: the run directory's ``report.html`` (self-contained) and ``figures/*.png``.
 
+The page opens with the findings (headline numbers with their intervals, the key figures), then
+an overview of the run, one section per stage, and ends with the full configuration, folded.
+
 The report reads only the store (results table, plan, verified artifacts), so it can be rebuilt at
 any time with ``repalign report RUN``, also while a run is in progress (it shows what is finished).
 
@@ -18,6 +21,7 @@ import matplotlib
 
 from repalign._io import atomic_write_bytes, atomic_write_text
 from repalign.study.html import Figure, Section, Table, render_page
+from repalign.study.report_findings import findings_section
 from repalign.study.report_sections import SECTIONS, ReportData
 from repalign.study.store import Store
 
@@ -41,15 +45,19 @@ def _overview(data: ReportData) -> Section:
     state = f"{len(plan) - missing} of {len(plan)} units finished"
     if missing:
         state += f" ({missing} still to run: run `repalign run` on this directory to finish them)"
-    cfg = Table(
-        _config_table(run["config"]),
-        "Configuration (every key as given or defaulted)",
-    )
     return Section(
         "Overview",
         f"Study {run['config'].get('name')!r}, last run #{run['id']} ({run['status']}), started "
         f"{run['started']}, repalign {run['version']}. {state}.",
-        [Table(per_stage, "Units per stage"), cfg],
+        [Table(per_stage, "Units per stage")],
+    )
+
+
+def _configuration(data: ReportData) -> Section:
+    return Section(
+        "Configuration",
+        "Every key of the study configuration, as given or defaulted (click to unfold).",
+        [Table(_config_table(data.run["config"]), "Configuration", folded=True)],
     )
 
 
@@ -91,6 +99,9 @@ def build_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
             section = build(data)
             if section is not None and section.blocks:
                 sections.append(section)
+        findings = findings_section(data, sections)
+        sections = [s for s in sections if s.blocks]
+        sections = ([findings] if findings is not None else []) + sections + [_configuration(data)]
     title = f"repalign study: {data.run['config'].get('name', 'study')}"
     page = render_page(title, sections, subtitle=f"Run directory: {run_dir.resolve().name}")
     figdir = run_dir / FIGURES

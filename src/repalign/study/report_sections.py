@@ -98,12 +98,41 @@ def glocal_section(data: ReportData) -> Section | None:
     )
     table.columns = [" ".join(str(v) for v in col if str(v) != "nan") for col in table.columns]
     blocks.append(Table(table.reset_index(), "gLocal: accuracy and local-structure preservation"))
-    return Section(
-        "gLocal post-hoc alignment",
-        f"An affine transform of each model's features fitted to {source} odd-one-out triplets "
-        "(global term) while keeping its local similarity structure (local term).",
-        blocks,
-    )
+    intro = (f"An affine transform of each model's features fitted to {source} odd-one-out triplets "
+             "(global term) while keeping its local similarity structure (local term).")
+    ba = _before_after_blocks(data)
+    if ba:
+        blocks += ba
+        intro += (" The before/after table (seed 001) gives each measure on the original and the "
+                  "transformed features with 95% intervals, the change with its interval and a paired "
+                  "test; a model gains on both sides when alignment and a downstream measure rise.")
+    return Section("gLocal post-hoc alignment", intro, blocks)
+
+
+def _before_after_blocks(data: ReportData) -> list[Figure | Table]:
+    from repalign.analysis import classify_change
+    from repalign.analysis.figures import draw_before_after
+    from repalign.study.stages.glocal import before_after_table
+
+    table = before_after_table(data.results)
+    if table.empty:
+        return []
+    first_layer = table.groupby("model", sort=False)["layer"].transform("first")
+    first = table[table["layer"] == first_layer].assign(model=lambda d: d["model"].map(_short))
+    measures = list(dict.fromkeys(first["measure"]))
+    downstream = [m for m in measures if m.startswith(("few_shot_", "ood_auroc"))]
+    blocks: list[Figure | Table] = []
+    if "odd_one_out" in measures and downstream:
+        fig = draw_before_after(first, "odd_one_out", downstream[:3])
+        blocks.append(Figure("glocal_before_after", figure_png(fig),
+                             "Each model before (dot) and after (arrow head) gLocal: held-out odd-one-out "
+                             "accuracy against the downstream measures."))
+        outcomes = pd.concat([classify_change(first, "odd_one_out", d).assign(downstream=d) for d in downstream],
+                             ignore_index=True)
+        blocks.append(Table(outcomes, "Who gains on both sides, who trades (changes with p < 0.05)"))
+    show = table.assign(model=table["model"].map(_short)).round(4)
+    blocks.append(Table(show, "Before/after gLocal: values, 95% intervals, paired tests"))
+    return blocks
 
 
 def metamer_section(data: ReportData) -> Section | None:
@@ -182,6 +211,37 @@ _SCORES = [
 ]
 
 
+def _representation_figures(data: ReportData, per_recipe: pd.DataFrame) -> list[Figure]:
+    """Seed 003's pictures: the observer x depth heatmap of the representation test's match rate
+    (with its null band) and, per metamer set, the 2-D projection of targets and metamers."""
+    import io
+
+    from repalign.evaluation import plot_representation_heatmap, plot_representation_projection
+
+    out: list[Figure] = []
+    rep = per_recipe[per_recipe["test"] == "representation_test"] if not per_recipe.empty else per_recipe
+    if rep.empty or "observer_layer" not in rep.columns:
+        return out
+    fig = plot_representation_heatmap(rep)
+    out.append(Figure("representation_heatmap", figure_png(fig),
+                      "Representation test per observer (rows) and stage (columns): share of metamers "
+                      "whose activations correlate more with their own target than with any other, "
+                      "with the 95% band of that share under chance (* beyond it)."))
+    done = data.plan[(data.plan["stage"] == "evaluation") & data.plan["done"]
+                     & data.plan["params"].map(lambda p: p.get("test") == "representation_test")]
+    for key, params in zip(done["key"], done["params"], strict=True):
+        files = data.store.read_files(key)
+        if "projection.csv" not in files:
+            continue
+        coords = pd.read_csv(io.BytesIO(files["projection.csv"]))
+        fig = plot_representation_projection(coords)
+        out.append(Figure(f"representation_projection_{key[:8]}", figure_png(fig),
+                          f"Targets (o) and metamers (x) of {params.get('metamers', 'the metamer set')} "
+                          "in each observer stage: first two principal components of their activations, "
+                          "each metamer joined to its target."))
+    return out
+
+
 def evaluation_section(data: ReportData) -> Section | None:
     from repalign.evaluation import plot_scores, plot_transfer
 
@@ -196,6 +256,7 @@ def evaluation_section(data: ReportData) -> Section | None:
         shown, note = _first_recipe(sub)
         fig = plot_scores(shown, metric, hue="regularizer", title=metric)
         blocks.append(Figure(f"evaluation_{test}", figure_png(fig), caption + note + "."))
+    blocks += _representation_figures(data, per_recipe)
     if not transfer.empty:
         shown = transfer[transfer["metric"] == "accuracy_metamers"]
         if not shown.empty:

@@ -92,6 +92,7 @@ class Store:
     def __init__(self, run_dir: str | Path, *, readonly: bool = False) -> None:
         self.root = Path(run_dir)
         db = self.root / DB_NAME
+        existed = db.is_file()
         if readonly:
             if not db.is_file():
                 raise DataFormatError(
@@ -102,13 +103,29 @@ class Store:
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(db, isolation_level=None, timeout=30)
+            if existed:
+                self._check_schema()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._sweep()
+        if readonly:
+            self._check_schema()
         self._db.execute("PRAGMA foreign_keys=ON")
         self.readonly = readonly
+
+    def _check_schema(self) -> None:
+        """Refuse a store written with another schema (its tables or meaning differ)."""
+        found = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if found != SCHEMA_VERSION:
+            self._db.close()
+            raise DataFormatError(
+                f"{self.root} was written with study store schema version {found}, but this "
+                f"repalign reads version {SCHEMA_VERSION}; its units cannot be reused or read. "
+                "Run the study into a new --out folder (or use the repalign version that wrote "
+                "it to read it)."
+            )
 
     # -- housekeeping ---------------------------------------------------------------------------
     @property

@@ -53,6 +53,7 @@ def test_timm_cached_safetensors_load_offline(empty_caches, hf_cache_writer):
 
 
 def test_hf_repo_missing_fails_fast(empty_caches):
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
     with pytest.raises(WeightsUnavailableError, match=r"config\.json.*models--google--vit-base-patch16-224"):
         ra.create_model("hf:google/vit-base-patch16-224", device="cpu")
 

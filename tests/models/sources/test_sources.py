@@ -23,7 +23,7 @@ IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 OPENAI = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
 
 
-def _torchvision(tmp_path: Path) -> tuple[Model, Callable[[torch.Tensor], torch.Tensor]]:
+def _torchvision(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Model, Callable[[torch.Tensor], torch.Tensor]]:
     import torchvision
 
     torch.manual_seed(0)
@@ -33,7 +33,7 @@ def _torchvision(tmp_path: Path) -> tuple[Model, Callable[[torch.Tensor], torch.
     return m, lambda x: ref(_normalize(x, *IMAGENET))
 
 
-def _timm(tmp_path: Path):
+def _timm(tmp_path: Path, request: pytest.FixtureRequest):
     import timm
 
     torch.manual_seed(1)
@@ -50,7 +50,7 @@ TINY_CLIP = {
 }
 
 
-def _open_clip(tmp_path: Path):
+def _open_clip(tmp_path: Path, request: pytest.FixtureRequest):
     open_clip = pytest.importorskip("open_clip")
     cfg = tmp_path / "repalign-tiny-clip.json"
     cfg.write_text(json.dumps(TINY_CLIP))
@@ -67,7 +67,7 @@ TINY_VIT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
             "intermediate_size": 64, "image_size": 32, "patch_size": 8}
 
 
-def _hf(tmp_path: Path):
+def _hf(tmp_path: Path, request: pytest.FixtureRequest):
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(3)
     m = ra.create_model("hf:vit", pretrained=False, device="cpu", config=TINY_VIT)
@@ -77,7 +77,7 @@ def _hf(tmp_path: Path):
     return m, lambda x: ref(pixel_values=(x - 0.5) / 0.5).pooler_output
 
 
-def _file(tmp_path: Path):
+def _file(tmp_path: Path, request: pytest.FixtureRequest):
     import torchvision
 
     torch.manual_seed(4)
@@ -87,7 +87,7 @@ def _file(tmp_path: Path):
     return m, lambda x: ref(_normalize(x, *IMAGENET))
 
 
-def _zoo(tmp_path: Path):
+def _zoo(tmp_path: Path, request: pytest.FixtureRequest):
     from repalign.models.zoo import build_network
     from repalign.models.zoo.store import builtin_dir
 
@@ -104,7 +104,41 @@ def _zoo(tmp_path: Path):
     return m, lambda x: ref((x - 0.3) / 0.33)
 
 
-def _robustbench(tmp_path: Path):
+def _dreamsim(tmp_path: Path, request: pytest.FixtureRequest):
+    pytest.importorskip("dreamsim")
+    import dreamsim
+
+    folder = request.getfixturevalue("tiny_dreamsim")
+    m = ra.create_model("dreamsim:clip_vitb32", device="cpu")
+    with pytest.warns(UserWarning, match="peft_config"):  # the package's own loader warns
+        ref, _ = dreamsim.dreamsim(pretrained=True, device="cpu", cache_dir=str(folder),
+                                   dreamsim_type="clip_vitb32")
+    assert m.input_size == (3, 224, 224)
+    return m, lambda x: ref.embed(x)
+
+
+def _harmonized(tmp_path: Path, request: pytest.FixtureRequest):
+    import torchvision
+
+    from repalign.models.sources import harmonized_source
+
+    def small_vgg() -> torch.nn.Module:  # torchvision's VGG class, narrow (vgg16 is 138 M parameters)
+        net = torchvision.models.VGG(torchvision.models.vgg.make_layers([4, "M", 8, "M"]), init_weights=False)
+        net.classifier = torch.nn.Sequential(torch.nn.Linear(8 * 49, 16), torch.nn.ReLU(), torch.nn.Dropout(),
+                                             torch.nn.Linear(16, 5))
+        return net
+
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setitem(harmonized_source.ARCHITECTURES, "vgg16", (small_vgg, "torchvision vgg16", None))
+    monkeypatch.setenv("REPALIGN_HARMONIZED_DIR", str(tmp_path))
+    torch.manual_seed(5)
+    ref = small_vgg().eval()
+    torch.save(ref.state_dict(), tmp_path / "vgg16_harmonized.pt")
+    m = ra.create_model("harmonized:vgg16", device="cpu")
+    return m, lambda x: ref(_normalize(x, *IMAGENET))
+
+
+def _robustbench(tmp_path: Path, request: pytest.FixtureRequest):
     import torchvision
 
     # RobustBench's folder layout and its wrapper's keys (normalize.*, model.*)
@@ -128,6 +162,8 @@ CASES = {
     "file": _file,
     "robustbench": _robustbench,
     "zoo": _zoo,
+    "dreamsim": _dreamsim,
+    "harmonized": _harmonized,
 }
 
 
@@ -136,8 +172,8 @@ def test_every_source_has_a_case():
 
 
 @pytest.mark.parametrize("source", SOURCES.list())
-def test_source_builds_a_ready_model_equal_to_the_library_forward(source, tmp_path):
-    model, reference = CASES[source](tmp_path)
+def test_source_builds_a_ready_model_equal_to_the_library_forward(source, tmp_path, request):
+    model, reference = CASES[source](tmp_path, request)
     assert isinstance(model, Model)
     assert not model.training and all(not p.requires_grad for p in model.parameters())
     assert model.device == torch.device("cpu")
@@ -157,8 +193,9 @@ def test_source_builds_a_ready_model_equal_to_the_library_forward(source, tmp_pa
 def test_source_names_are_listed():
     assert "resnet18" in SOURCES.get("torchvision").names()
     assert "resnet18.a1_in1k" in SOURCES.get("timm").names()
-    assert "vit" in SOURCES.get("hf").names() and "dinov2" in SOURCES.get("hf").names()
     assert SOURCES.get("file").names() == []
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    assert "vit" in SOURCES.get("hf").names() and "dinov2" in SOURCES.get("hf").names()
 
 
 @pytest.mark.parametrize("model_type", ["dinov2", "clip"])

@@ -6,14 +6,16 @@ imported only when a model is created or listed.
 Example:
     >>> from repalign.models.sources import SOURCES
     >>> SOURCES.list()
-    ['file', 'hf', 'open_clip', 'robustbench', 'timm', 'torchvision', 'zoo']
+    ['dreamsim', 'file', 'harmonized', 'hf', 'open_clip', 'robustbench', 'timm', 'torchvision', 'zoo']
 """
 
 from __future__ import annotations
 
 from repalign._registry import Registry, Summary
 from repalign.models.sources import (
+    dreamsim_source,
     file_source,
+    harmonized_source,
     hf_source,
     open_clip_source,
     robustbench_source,
@@ -27,5 +29,5 @@ __all__ = ["SOURCES", "ModelSource", "parse_spec"]
 
 SOURCES: Registry[ModelSource, Summary] = Registry("model source", Summary)
 for _module in (torchvision_source, timm_source, open_clip_source, hf_source, file_source, zoo_source,
-                robustbench_source):
+                robustbench_source, dreamsim_source, harmonized_source):
     SOURCES.register(_module.SOURCE.name, _module.SOURCE, summary=_module.SOURCE.description)

@@ -68,7 +68,8 @@ def expand(p: Planner) -> None:
             covariate[spec] = float(value)
         fu = features_unit(p, spec, p.config.models.layers, stim)
         params = {"model": spec, "features": fu.key, "layer": fu.params["layers"][0], "stimuli": stim,
-                  "shots": fs.shots, "heads": fs.heads, "repeats": fs.repeats, "seed": p.seed("few_shot")}
+                  "shots": fs.shots, "heads": fs.heads, "repeats": fs.repeats, "seed": p.seed("few_shot"),
+                  "standardize": fs.standardize}
         few.append(p.add("analysis", f"few-shot {spec}", params, [fu], gpu=True))
         align.append(p.find(("similarity", "reference", spec)))
     params = {
@@ -86,7 +87,8 @@ def _few_shot(prm: Mapping[str, Any], ctx: StudyContext, inputs: Mapping[str, Un
     x = read_features(inputs[prm["features"]])[prm["layer"]]
     labels = ctx.stimuli[prm["stimuli"]].labels
     df = few_shot(x, labels, shots=list(prm["shots"]), heads=list(prm["heads"]), repeats=prm["repeats"],
-                  seed=prm["seed"], device=str(resolve_device(ctx.device)), quiet=True)
+                  seed=prm["seed"], standardize=bool(prm.get("standardize", False)),
+                  device=str(resolve_device(ctx.device)), quiet=True)
     df = df.rename(columns={"mean": "value"}).assign(model=prm["model"], layer=prm["layer"])
     return UnitOutput(rows=rows_from_frame(df, ["value"], prefix="few_shot_"))
 

@@ -130,6 +130,11 @@ def run(unit: Unit, ctx: StudyContext, inputs: Mapping[str, UnitInput]) -> UnitO
         else:
             layers = {m.spec: _observer_layers(m, prm["observer_layers"]) for m in observers}
             frames.append(evaluation.representation_test(result, observers, layers, n_perm=prm["n_perm"], **boot))
+            # seed 003's picture: targets and metamers per observer stage (drawn by the report)
+            coords = evaluation.representation_projection(result, observers, layers, seed=prm["seed"],
+                                                          device=dev)
+            files = {"projection.csv": coords.to_csv(index=False).encode()}
+            return UnitOutput(rows=_rows(frames[0], test=test), files=files)
     return UnitOutput(rows=_rows(pd.concat(frames, ignore_index=True), test=test))
 
 

@@ -10,6 +10,11 @@ Rows (``features`` = original / aligned, ``split`` = train / test): ``odd_one_ou
 for simulated triplets; ``knn_overlap`` (mutual 10-NN overlap of aligned with original features:
 how much local structure is kept); and the first similarity metric against the reference before
 and after. Artifact: ``transform.npz`` in thingsvision's format.
+
+Seed 001's before/after table (:func:`repalign.analysis.before_after`): rows ``ba_before``,
+``ba_after``, ``ba_delta``, their ``_low``/``_high`` interval ends and ``ba_p_value``, labelled by
+``measure`` (``odd_one_out``, ``alignment_<metric>``, ``few_shot_<n>``, ``ood_auroc``), ``test``
+and ``n``; :func:`before_after_table` turns them back into the table.
 """
 
 from __future__ import annotations
@@ -20,15 +25,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from repalign.errors import ConfigError
 from repalign.study.context import StudyContext
 from repalign.study.plan import Planner
 from repalign.study.stages.features import features_unit, read_features
 from repalign.study.stages.reference import plan_reference, reference_input
-from repalign.study.units import Unit, UnitInput, UnitOutput, result_row
+from repalign.study.units import Unit, UnitInput, UnitOutput, result_row, rows_from_frame
 
-__all__ = ["expand", "run"]
+__all__ = ["BA_COLUMNS", "before_after_table", "expand", "run"]
+
+#: the value columns of the before/after table stored as ``ba_<column>`` rows
+BA_COLUMNS = ("before", "before_low", "before_high", "after", "after_low", "after_high", "delta",
+              "delta_low", "delta_high", "p_value")
 
 
 def _check_options(options: Mapping[str, Any]) -> None:
@@ -56,23 +66,28 @@ def expand(p: Planner) -> None:
     else:
         ref, ref_units = plan_reference(p)
     metric = p.config.similarity.metrics[0] if p.config.similarity is not None else None
+    few_set = "few_shot" if "few_shot" in p.ctx.stimuli else "main"
+    if p.ctx.stimuli[few_set].labels is None or not cfg.shots:
+        few_set = ""
     for spec in p.expand_specs(p.config.models.specs, "models.specs"):
         fu = features_unit(p, spec, p.config.models.layers)
+        extra = {s: features_unit(p, spec, p.config.models.layers, s)
+                 for s in ([few_set] if few_set and few_set != "main" else []) +
+                 (["ood_in", "ood_out"] if cfg.ood is not None else [])}
+        downstream = {
+            "few_shot_stimuli": few_set, "shots": list(cfg.shots), "n_boot": cfg.n_boot,
+            "few_shot_features": (extra[few_set].key if few_set in extra else fu.key) if few_set else None,
+            "ood": None if cfg.ood is None else {"method": cfg.ood.method, "k": cfg.ood.k,
+                                                 "in": extra["ood_in"].key, "out": extra["ood_out"].key},
+        }
         params = {
             "model": spec, "features": fu.key, "layers": fu.params["layers"], "reference": ref,
             "triplets": cfg.triplets, "temperature": cfg.temperature, "split": cfg.split,
             "test_fraction": cfg.test_fraction, "options": dict(cfg.options), "metric": metric,
             "rdm_metric": p.config.similarity.rdm_metric if p.config.similarity else "cosine",
-            "seed": p.seed("glocal"),
+            "seed": p.seed("glocal"), **downstream,
         }
-        p.add("glocal", f"gLocal {spec}", params, [fu, *ref_units], tag=("glocal", spec), gpu=True)
-
-
-def _embedding(sim: np.ndarray) -> np.ndarray:
-    """Rows whose dot products reproduce a (PSD part of a) similarity matrix."""
-    vals, vecs = np.linalg.eigh((sim + sim.T) / 2)
-    keep = vals > 1e-9 * max(1.0, float(vals.max()))
-    return vecs[:, keep] * np.sqrt(vals[keep])
+        p.add("glocal", f"gLocal {spec}", params, [fu, *extra.values(), *ref_units], tag=("glocal", spec), gpu=True)
 
 
 def _triplets(prm: Mapping[str, Any], ctx: StudyContext, inputs: Mapping[str, UnitInput]
@@ -81,7 +96,7 @@ def _triplets(prm: Mapping[str, Any], ctx: StudyContext, inputs: Mapping[str, Un
     human = ctx.human.get("triplets")
     if ref["kind"] == "human" and human is not None:
         return np.asarray(human.triplets), None, "human"
-    from repalign.alignment import simulate_observer
+    from repalign.alignment import embedding_from_similarity, simulate_observer
 
     target, kind = reference_input(ref, ctx, inputs, exclude=prm["model"])
     if target is None:
@@ -90,7 +105,7 @@ def _triplets(prm: Mapping[str, Any], ctx: StudyContext, inputs: Mapping[str, Un
         norm = np.linalg.norm(target, axis=1, keepdims=True)
         emb = target / np.where(norm > 0, norm, 1.0)
     else:
-        emb = _embedding(np.asarray(target, dtype=np.float64))
+        emb = embedding_from_similarity(np.asarray(target, dtype=np.float64))
     sim = simulate_observer(emb, prm["triplets"], temperature=prm["temperature"], seed=prm["seed"])
     return sim.triplets, float(sim.ceiling), f"simulated ({ref['label']})"
 
@@ -135,8 +150,49 @@ def run(unit: Unit, ctx: StudyContext, inputs: Mapping[str, UnitInput]) -> UnitO
                 value = compare(rep, target, prm["metric"], kind=("features", kind), rdm_metric=prm["rdm_metric"])
                 rows.append(result_row(prm["metric"], value, features=name, **base))
         rows.append(result_row("best_epoch", aligner.best_epoch_, **base))
+        table = _before_after(prm, ctx, inputs, layer, aligner, x, splits["test"], target, kind)
+        rows += rows_from_frame(table.assign(layer=layer), BA_COLUMNS, prefix="ba_", triplets=source)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "transform.npz"
             aligner.save(path)
             files[f"{layer}/transform.npz"] = path.read_bytes()
     return UnitOutput(rows=rows, files=files)
+
+
+def _before_after(prm: Mapping[str, Any], ctx: StudyContext, inputs: Mapping[str, UnitInput], layer: str,
+                  aligner: Any, x: np.ndarray, test: np.ndarray, target: Any, kind: str) -> pd.DataFrame:
+    """Seed 001's before/after table of one model and layer."""
+    from repalign.analysis import before_after
+
+    few = None
+    if prm.get("few_shot_features"):
+        few = (read_features(inputs[prm["few_shot_features"]])[layer], ctx.stimuli[prm["few_shot_stimuli"]].labels)
+    ood = None
+    if prm.get("ood"):
+        xin = read_features(inputs[prm["ood"]["in"]])[layer]
+        perm = np.random.default_rng(prm["seed"]).permutation(len(xin))
+        half = len(xin) // 2
+        ood = (xin[perm[:half]], xin[perm[half:]], read_features(inputs[prm["ood"]["out"]])[layer])
+    return before_after(
+        aligner.transform, features=x, triplets=test, reference=target, reference_kind=kind or "similarity",
+        metric=prm["metric"] or "rsa_spearman", rdm_metric=prm["rdm_metric"], few_shot=few,
+        shots=prm["shots"], ood=ood, ood_method=prm["ood"]["method"] if ood else "knn",
+        k=prm["ood"]["k"] if ood else 10, n_boot=prm["n_boot"], seed=prm["seed"], model=prm["model"],
+    )  # fmt: skip
+
+
+def before_after_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The before/after table (:data:`repalign.analysis.before_after.COLUMNS` plus ``layer``) from
+    a run's results (``Store.results()``); empty when the glocal stage has none."""
+    from repalign.analysis.before_after import COLUMNS
+
+    df = results[(results["stage"] == "glocal") & results["metric"].astype(str).str.startswith("ba_")]
+    if df.empty or "measure" not in df.columns:
+        return pd.DataFrame(columns=["layer", *COLUMNS])
+    keys = ["model", "layer", "measure", "test", "n"]
+    wide = (df.assign(column=df["metric"].str[3:]).set_index([*keys, "column"])["value"]
+            .unstack("column").reindex(columns=list(BA_COLUMNS)).reset_index().rename_axis(columns=None))
+    order = {v: i for i, v in enumerate(dict.fromkeys([*df["model"], *df["measure"]]))}
+    wide = wide.sort_values(["model", "measure"], key=lambda c: c.map(order), kind="stable")
+    wide["n"] = wide["n"].astype(int)
+    return wide[["layer", *COLUMNS]]

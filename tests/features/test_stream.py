@@ -1,0 +1,86 @@
+"""Streamed extraction: folders decoded in DataLoader workers, channels_last, compile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import repalign as ra
+from repalign.errors import ConfigError, DataFormatError
+from repalign.features.stream import FolderImages
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imgs")
+    photos = ra.load_stimuli("bundled:photos", size=32).images
+    for i, img in enumerate(photos):
+        arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(arr).save(root / f"p{i:02d}.png")
+        Image.fromarray(arr).convert("L").save(root / f"q{i:02d}.png")  # grey files too
+    return root
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return ra.create_model("torchvision:resnet18", pretrained=False, device="cpu", image_size=32)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streamed_folder_equals_loaded_stimuli(folder, net, workers):
+    ref = ra.extract_features(net, ra.load_stimuli(folder, channels=3), ["layer2", "fc"],
+                              batch_size=5, quiet=True)
+    got = ra.extract_features(net, str(folder), ["layer2", "fc"], batch_size=5, quiet=True,
+                              num_workers=workers)
+    for layer in ref:
+        np.testing.assert_allclose(got[layer], ref[layer], rtol=1e-5, atol=1e-6)
+    ds = FolderImages(folder, 3, limit=3)
+    assert len(ds) == 3 and ds.ids == ["p00.png", "p01.png", "p02.png"]
+
+
+def test_streamed_folder_to_hdf5_keeps_ids_and_order(folder, net, tmp_path):
+    out = tmp_path / "f.h5"
+    got = ra.extract_features(net, folder, ["fc"], batch_size=4, out=out, quiet=True, num_workers=1)
+    ref = ra.extract_features(net, ra.load_stimuli(folder, channels=3), ["fc"], quiet=True)
+    np.testing.assert_allclose(np.asarray(got["fc"]), ref["fc"], rtol=1e-5, atol=1e-6)
+    from repalign.features import load_feature_ids
+
+    assert load_feature_ids(out) == list(ra.load_stimuli(folder).ids)
+
+
+def test_channels_last_same_features_and_model_restored(net):
+    x = torch.rand(6, 3, 32, 32)
+    ref = ra.extract_features(net, x, ["layer3", "avgpool"], quiet=True)
+    got = ra.extract_features(net, x, ["layer3", "avgpool"], quiet=True, channels_last=True)
+    for layer in ref:
+        np.testing.assert_allclose(got[layer], ref[layer], rtol=1e-4, atol=1e-5)
+    assert net.network.conv1.weight.is_contiguous()  # converted back
+
+
+def test_compile_traces_up_to_the_deepest_layer(net):
+    zoo = ra.create_model("zoo:cnn_standard_s0", device="cpu")
+    x = torch.rand(4, 1, 32, 32)
+    ref = ra.extract_features(zoo, x, ["block2", "block3.relu"], quiet=True)
+    got = ra.extract_features(zoo, x, ["block2", "block3.relu"], quiet=True, compile="aot_eager")
+    for layer in ref:
+        np.testing.assert_allclose(got[layer], ref[layer], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="run more than once"):
+        ra.extract_features(net, torch.rand(1, 3, 32, 32), ["layer1.0.relu"], quiet=True,
+                            compile="aot_eager")
+
+
+def test_stream_errors(folder, net, tmp_path):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    Image.new("RGB", (32, 32)).save(mixed / "a.png")
+    Image.new("RGB", (40, 32)).save(mixed / "b.png")
+    with pytest.raises(DataFormatError, match="differ in size"):
+        ra.extract_features(net, mixed, ["fc"], batch_size=2, quiet=True, num_workers=0)
+    with pytest.raises(ConfigError, match="num_workers"):
+        ra.extract_features(net, folder, ["fc"], quiet=True, num_workers=-1)
+    (mixed / "b.png").write_bytes(b"not an image")
+    with pytest.raises(DataFormatError, match=r"b\.png: not a readable image"):
+        ra.extract_features(net, mixed, ["fc"], quiet=True, num_workers=0)
