@@ -10,12 +10,15 @@ CKL: 10 dimensions, ``max_iter`` 200 (SOE with one initialisation), Euclidean pr
 
 Usage: ``python benchmarks/embedding_accuracy.py [--sizes 10000,30000,100000,300000,1000000]
 [--methods spose,vice,soe,tste,ckl]``. Writes ``benchmarks/results/embedding_accuracy.json``
-and ``docs/figures/embedding_accuracy_vs_triplets.png``.
+and ``docs/figures/embedding_accuracy_vs_triplets.png``. Methods can run in separate processes
+(``--part NAME`` writes ``embedding_accuracy_NAME.json`` only) and be combined afterwards
+(``--combine NAME1,NAME2``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -26,7 +29,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import report
+from _common import RESULTS, report
 
 from repalign.alignment.simulate import simulate_observer
 from repalign.embedding import fit_embedding
@@ -49,11 +52,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,30000,100000,300000,1000000")
     ap.add_argument("--methods", default="spose,vice,soe,tste,ckl")
+    ap.add_argument("--part", default=None, help="write embedding_accuracy_PART.json only")
+    ap.add_argument("--combine", default=None, help="parts to combine into the figure and results")
     args = ap.parse_args()
     torch.set_num_threads(1)
     full = np.load(THINGS)
     truth = full[np.random.default_rng(0).choice(len(full), 200, replace=False)]
     test = simulate_observer(truth, 20_000, seed=2)
+    if args.combine:
+        parts = [json.loads((RESULTS / f"embedding_accuracy_{p}.json").read_text())
+                 for p in args.combine.split(",")]
+        finish([r for part in parts for r in part["rows"]], test.ceiling,
+               {"parts": [{k: v for k, v in p.items() if k != "rows"} for p in parts]})
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     train_all = simulate_observer(truth, max(sizes), seed=1)
     rows, load_before = [], os.getloadavg()
@@ -75,12 +86,20 @@ def main() -> None:
                          "ceiling_fraction": acc / test.ceiling, "dims": res.n_dims,
                          "seconds": time.perf_counter() - t0})
             print(rows[-1], flush=True)
-    df = pd.DataFrame(rows)
-    plot_accuracy_vs_triplets(df, test.ceiling, ROOT / "docs" / "figures" / "embedding_accuracy_vs_triplets",
+    extra = {"loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+    if args.part:
+        report(f"embedding_accuracy_{args.part}", {"objects": 200, "ceiling": test.ceiling,
+                                                   "rows": rows, **extra})
+    else:
+        finish(rows, test.ceiling, extra)
+
+
+def finish(rows: list[dict], ceiling: float, extra: dict) -> None:
+    plot_accuracy_vs_triplets(pd.DataFrame(rows), ceiling,
+                              ROOT / "docs" / "figures" / "embedding_accuracy_vs_triplets",
                               title="Simulated observer (THINGS embedding, 200 objects), held out")
     report("embedding_accuracy", {
-        "objects": 200, "ceiling": test.ceiling, "rows": rows, "loadavg_before": load_before,
-        "loadavg_after": os.getloadavg(),
+        "objects": 200, "ceiling": ceiling, "rows": rows, **extra,
         "note": "machine shared with other jobs: seconds are inflated; accuracies are unaffected.",
     })
 

@@ -18,7 +18,8 @@ def _update_with_array(h: Any, arr: np.ndarray) -> None:
     arr = np.ascontiguousarray(arr)
     h.update(str(arr.dtype).encode())
     h.update(str(arr.shape).encode())
-    h.update(arr.data.cast("B"))
+    if arr.size:  # memoryview cannot cast an empty array; its dtype and shape say it all
+        h.update(arr.data.cast("B"))
 
 
 def hash_array(x: np.ndarray | torch.Tensor) -> str:

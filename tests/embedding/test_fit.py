@@ -111,3 +111,12 @@ def test_missing_cblearn_names_the_extra(monkeypatch, small):
         monkeypatch.setitem(sys.modules, mod, None)  # import raises ImportError
     with pytest.raises(ra.errors.MissingDependencyError, match=r"repalign\[embedding\]"):
         fit_embedding(small.triplets, 24, method="soe", dims=2)
+
+
+def test_a_fit_with_nothing_held_out_checkpoints_and_resumes(small, tmp_path):
+    kw = dict(method="spose", dims=4, epochs=2, batch_size=256, val_fraction=0.0, quiet=True,
+              checkpoint=tmp_path / "c.pt", checkpoint_seconds=0.0)
+    a = fit_embedding(small.triplets, 24, **kw)
+    assert a.n_val == 0 and a.val_accuracy is None
+    b = fit_embedding(small.triplets, 24, **kw)  # resumes the finished fit: nothing to redo
+    np.testing.assert_array_equal(a.weights, b.weights)

@@ -187,8 +187,8 @@ def fit_embedding(
     run = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, stop=stop,
                         checkpoint=None if checkpoint is None else Path(checkpoint),
                         checkpoint_seconds=checkpoint_seconds, quiet=quiet)
-    train_dev = torch.as_tensor(train_t, device=dev)
-    val_dev = torch.as_tensor(val_t, device=dev) if len(val_t) else None
+    train_dev = torch.tensor(train_t, device=dev)  # a copy: TripletSet arrays are read-only
+    val_dev = torch.tensor(val_t, device=dev) if len(val_t) else None
     history, stopped = train(model, train_dev, val_dev, run, shuffle_gen=shuffle_gen,
                              sample_gen=sample_gen, fingerprint=_fingerprint(train_t, val_t, settings))
     kept = model.kept_dimensions()
@@ -199,9 +199,17 @@ def fit_embedding(
     if len(kept) == 0:
         warnings.warn(f"{method} kept no dimension; the embedding is empty. Fit longer, or with "
                       "weaker sparsity.", stacklevel=2)
+    val_acc = _accuracy(emb, val_t, "dot") if len(val_t) else None
+    unpruned = history[-1].get("val_accuracy") if history else None
+    if val_acc is not None and unpruned is not None and val_acc < unpruned - 0.02:
+        warnings.warn(
+            f"{method} kept {len(kept)} of {dims} dimensions, and the kept ones predict the "
+            f"held-out triplets worse than all of them ({val_acc:.3f} against {unpruned:.3f}); "
+            "with few triplets per object the pruning rule has little power: more triplets, "
+            + ("or prune=False." if method == "vice" else "or a smaller lam."), stacklevel=2)
     return EmbeddingResult(
         weights=emb, method=method, similarity="dot", dims=dims, kept=kept, history=history,
-        val_accuracy=_accuracy(emb, val_t, "dot") if len(val_t) else None,
+        val_accuracy=val_acc,
         train_accuracy=_accuracy(emb, train_t, "dot"), n_train=len(train_t), n_val=len(val_t),
         converged=stopped, seed=seed, settings=settings, scale=scale,
     )

@@ -32,7 +32,10 @@ class EmbeddingResult:
             the columns of ``weights``.
         history: one dict per epoch (``epoch``, ``train_nll``, ``complexity``,
             ``train_accuracy``, ``dims``, ``val_nll``, ``val_accuracy``, ``seconds``); one row
-            for cblearn methods.
+            for cblearn methods. ``train_nll`` and ``train_accuracy`` are over the epoch's
+            batches as they were fitted (VICE: under each step's posterior sample);
+            ``val_*`` use the point estimate with all dimensions (SPoSE's ``W``, VICE's
+            ``relu(mu)``), ``dims`` counts the dimensions kept at that epoch.
         val_accuracy: odd-one-out accuracy of ``weights`` on the held-out triplets (ties
             count as wrong), or None when nothing was held out.
         train_accuracy: the same on the training triplets.

@@ -47,11 +47,19 @@ def _random(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _balanced(n: int, k: int, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random triples drawn from the least-shown objects: the lowest count level is filled
+    first (a fresh random grouping every time), so counts even out and then stay even."""
     counts = counts.astype(np.int64).copy()
     rows: list[list[int]] = []
     while len(rows) < k:
-        order = np.lexsort((rng.random(n), counts))  # least shown first, ties at random
-        chunk = order[: 3 * (n // 3)].reshape(-1, 3)[: k - len(rows)]
+        low = np.flatnonzero(counts == counts.min())
+        if len(low) >= 3:
+            m = min(len(low) // 3, k - len(rows))
+            chunk = rng.permutation(low)[: 3 * m].reshape(m, 3)
+        else:  # fewer than three at the lowest level: complete with the next least shown
+            rest = np.setdiff1d(np.arange(n), low)
+            nxt = rest[np.lexsort((rng.random(len(rest)), counts[rest]))][: 3 - len(low)]
+            chunk = rng.permutation(np.concatenate([low, nxt]))[None, :]
         rows.extend(chunk.tolist())
         np.add.at(counts, chunk.ravel(), 1)
     return np.asarray(rows, dtype=np.int64)

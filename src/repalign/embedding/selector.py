@@ -2,8 +2,8 @@
 
 ``TripletSelector`` is what an experiment server or a simulation drives: ``propose(k)`` returns
 the next ``k`` triples to show (random until the first fit, then by its strategy), ``observe``
-records answered triplets, ``refit`` fits the embedding to every answer so far (warm-started from
-the previous fit). ``propose`` and ``observe`` only take a lock for a few array operations, and
+records answered triplets, ``refit`` fits the embedding to every answer so far (SPoSE warm-started
+from the previous fit). ``propose`` and ``observe`` only take a lock for a few array operations, and
 ``refit`` works on a copy of the answers outside the lock, so a refit in a background thread
 never blocks them; the new fit replaces the old one atomically when it is done.
 
@@ -127,8 +127,10 @@ class TripletSelector:
             if "epochs" not in opts:
                 opts["epochs"] = min(100, max(3, -(-_STEPS * opts["batch_size"] // len(data))))
             previous = self.result
-            if previous is not None and previous.n_dims > 0 and previous.method == opts["method"] \
-                    and opts["method"] in ("spose", "vice"):
+            # SPoSE refits warm-start from the previous weights; VICE starts afresh (warm
+            # starts from its pruned posterior collapsed in simulation)
+            if previous is not None and previous.n_dims > 0 and previous.method == "spose" \
+                    and opts["method"] == "spose":
                 opts["init"], opts["dims"] = previous, previous.n_dims
             res = fit_embedding(data, self.n_objects, seed=self.seed + self.refits, **opts)
             with self._lock:
