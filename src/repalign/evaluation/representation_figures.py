@@ -211,6 +211,7 @@ def plot_representation_projection(coords: pd.DataFrame, *, path: str | Path | N
                                    formats: Sequence[str] = ("png", "svg")) -> Any:
     """Grid of projections (rows: observers, columns: stages): targets as large dots, metamers as
     crosses of their target's colour, each joined to its target by a thin line."""
+    from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
     need = {"observer", "observer_layer", "kind", "target_id", "x", "y"}
@@ -234,9 +235,10 @@ def plot_representation_projection(coords: pd.DataFrame, *, path: str | Path | N
             panel = part[part.observer_layer == stages[j]]
             tg = panel[panel.kind == "target"].set_index("target_id")
             mm = panel[panel.kind == "metamer"]
-            for m in mm.itertuples():
-                t = tg.loc[m.target_id]
-                ax.plot([t.x, m.x], [t.y, m.y], color=colours[m.target_id], lw=0.5, alpha=0.6)
+            ends = tg.loc[mm.target_id, ["x", "y"]].to_numpy()
+            ax.add_collection(LineCollection(
+                np.stack([ends, mm[["x", "y"]].to_numpy()], axis=1),
+                colors=[colours[t] for t in mm.target_id], linewidths=0.5, alpha=0.6))
             ax.scatter(mm.x, mm.y, marker="x", s=14, c=[colours[t] for t in mm.target_id])
             ax.scatter(tg.x, tg.y, marker="o", s=30, c=[colours[t] for t in tg.index],
                        edgecolors="black", linewidths=0.5)

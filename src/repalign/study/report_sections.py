@@ -211,6 +211,11 @@ _SCORES = [
 ]
 
 
+# projections drawn in the report (a study may have dozens of metamer sets; each figure is a grid
+# of observers x stages, and drawing them all made the report take a minute)
+_MAX_PROJECTIONS = 4
+
+
 def _representation_figures(data: ReportData, per_recipe: pd.DataFrame) -> list[Figure]:
     """Seed 003's pictures: the observer x depth heatmap of the representation test's match rate
     (with its null band) and, per metamer set, the 2-D projection of targets and metamers."""
@@ -229,16 +234,23 @@ def _representation_figures(data: ReportData, per_recipe: pd.DataFrame) -> list[
                       "with the 95% band of that share under chance (* beyond it)."))
     done = data.plan[(data.plan["stage"] == "evaluation") & data.plan["done"]
                      & data.plan["params"].map(lambda p: p.get("test") == "representation_test")]
+    shown = 0
     for key, params in zip(done["key"], done["params"], strict=True):
+        if shown == _MAX_PROJECTIONS:
+            break
         files = data.store.read_files(key)
         if "projection.csv" not in files:
             continue
         coords = pd.read_csv(io.BytesIO(files["projection.csv"]))
         fig = plot_representation_projection(coords)
+        shown += 1
+        more = (f" The report shows the first {_MAX_PROJECTIONS} of {len(done)} metamer sets; "
+                "each set's coordinates are in its unit's projection.csv in the run."
+                if len(done) > _MAX_PROJECTIONS else "")
         out.append(Figure(f"representation_projection_{key[:8]}", figure_png(fig),
                           f"Targets (o) and metamers (x) of {params.get('metamers', 'the metamer set')} "
                           "in each observer stage: first two principal components of their activations, "
-                          "each metamer joined to its target."))
+                          "each metamer joined to its target." + more))
     return out
 
 
