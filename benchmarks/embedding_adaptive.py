@@ -133,7 +133,8 @@ def main() -> None:
     figure(curves, ROOT / "docs" / "figures" / f"{args.name}.png")
     report(args.name, {
         "objects": 200, "seeds": args.seeds, "start": args.start, "round": args.round,
-        "max": args.max, "learner": f"{args.learner}, TripletSelector defaults, warm-started refits",
+        "max": args.max, "learner": (f"{args.learner}, TripletSelector defaults, "
+                    + ("warm-started refits" if args.learner == "spose" else "prune=False, fresh refits")),
         "summary": summary, "curves": curves, "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "note": "ratio_vs_random > 1 means the strategy needed fewer triplets than random.",

@@ -41,3 +41,37 @@ def test_embed_rejects_bad_input(shared_data, tmp_path, capsys):
     rc = main(["embed", str(src), "--n-objects", "1854", "--index-base", "1", "--options", "[1]",
                "--out", str(tmp_path / "x"), "-q"])
     assert rc == 2 and "--options must be a JSON object" in capsys.readouterr().err
+
+
+def test_embed_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from repalign.alignment.simulate import simulate_observer
+
+    truth = np.random.default_rng(0).gamma(0.6, size=(100, 4))
+    path = tmp_path / "t.npy"
+    np.save(path, simulate_observer(truth, 10_000, seed=0).triplets)
+    args = ["embed", str(path), "--n-objects", "100", "--index-base", "0", "--method", "vice",
+            "--dims", "10", "--epochs", "12", "--batch-size", "64", "--lr", "0.01",
+            "--checkpoint-seconds", "0", "-q"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "repalign", *args, "--out", str(killed)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt, deadline = killed / "checkpoint.pt", time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ckpt.is_file() and torch.load(ckpt, weights_only=True)["epoch"] >= 2:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert proc.wait(30) == -signal.SIGKILL  # killed mid-fit, not finished
+    assert not (killed / "embedding.npy").exists()
+    assert main([*args, "--out", str(killed)]) == 0  # the same command resumes
+    np.testing.assert_array_equal(np.load(killed / "embedding.npy"), np.load(tmp_path / "whole" / "embedding.npy"))
