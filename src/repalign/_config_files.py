@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from repalign.errors import ConfigError
 
-__all__ = ["format_errors", "read_config_file"]
+__all__ = ["FileRelative", "format_errors", "read_config_file"]
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -144,3 +144,20 @@ def read_config_file(path: Path, what: str = "Study configuration") -> dict[str,
     if not isinstance(data, dict):
         raise ConfigError(f"{what} {path} must hold a mapping of sections, not {type(data).__name__}.")
     return data
+
+
+class FileRelative:
+    """Mixin of a configuration read from a file: ``base_dir`` (the file's folder, set by the
+    reader as the private attribute ``_base_dir``) and the paths resolved against it."""
+
+    _base_dir: Path
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths are resolved against (the configuration file's)."""
+        return self._base_dir
+
+    def resolve_path(self, path: str) -> Path:
+        """A path from the configuration, made absolute against :attr:`base_dir`."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self._base_dir / p).resolve()

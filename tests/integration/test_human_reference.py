@@ -82,6 +82,17 @@ def test_human_files_as_reference(human_files, tmp_path):
     assert len(row) == 1 and row["value"].iloc[0] == pytest.approx(expect, abs=1e-6)
 
 
+def test_glocal_shots_beyond_the_smallest_class_are_refused_when_planning(human_files, tmp_path):
+    cfg = _config(human_files)  # 2 digits per class: no 5-shot learning possible
+    cfg["glocal"]["shots"] = [1, 5]
+    import yaml
+
+    cfg_path = human_files / "study_shots.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"glocal\.shots: \[5\]-shot .* 2 in their smallest class"):
+        run_study(cfg_path, out=tmp_path / "run", quiet=True)
+
+
 def test_human_files_that_do_not_fit_the_stimuli(human_files, tmp_path):
     cfg = _config(human_files)
     cfg["human"]["triplets"]["path"] = str(human_files / "triplets.csv")

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from repalign._config_files import format_errors, read_config_file
+from repalign._config_files import FileRelative, format_errors, read_config_file
 from repalign._hashing import hash_params
 from repalign.errors import ConfigError
 
@@ -194,7 +194,7 @@ class RatingConfig(_Section):
         return self
 
 
-class ExperimentConfig(_Section):
+class ExperimentConfig(FileRelative, _Section):
     """A whole experiment. Only ``paradigm`` and ``stimuli`` are required."""
 
     name: str = Field(default="experiment", pattern=_CODE)
@@ -238,16 +238,6 @@ class ExperimentConfig(_Section):
         if self.catch.known is not None:
             return self.catch.known
         return 0 if self.paradigm == "matching" else 2
-
-    @property
-    def base_dir(self) -> Path:
-        """Folder that relative paths are resolved against (the configuration file's)."""
-        return self._base_dir
-
-    def resolve_path(self, path: str) -> Path:
-        """A path from the configuration, made absolute against :attr:`base_dir`."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else (self._base_dir / p).resolve()
 
     def design_digest(self) -> str:
         """Hash of what fixes the planned trials (paradigm, stimuli, design, catch trials and

@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from repalign._config_files import format_errors, read_config_file
+from repalign._config_files import FileRelative, format_errors, read_config_file
 from repalign._hashing import hash_params
 from repalign.errors import ConfigError
 
@@ -293,7 +293,7 @@ class ExecutorConfig(_Section):
     threads: int | None = Field(default=None, ge=1)
 
 
-class StudyConfig(_Section):
+class StudyConfig(FileRelative, _Section):
     """A whole study. Only ``stimuli`` and ``models`` are required."""
 
     name: str = "study"
@@ -338,16 +338,6 @@ class StudyConfig(_Section):
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-    @property
-    def base_dir(self) -> Path:
-        """Folder that relative data paths are resolved against (the configuration file's)."""
-        return self._base_dir
-
-    def resolve_path(self, path: str) -> Path:
-        """A data path from the configuration, made absolute against :attr:`base_dir`."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else (self._base_dir / p).resolve()
 
     def digest(self) -> str:
         """Content hash of the configuration (what it asks for, not where it was read from)."""

@@ -19,6 +19,7 @@ and ``n``; :func:`before_after_table` turns them back into the table.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +41,8 @@ __all__ = ["BA_COLUMNS", "before_after_table", "expand", "run"]
 BA_COLUMNS = ("before", "before_low", "before_high", "after", "after_low", "after_high", "delta",
               "delta_low", "delta_high", "p_value")
 
+logger = logging.getLogger(__name__)
+
 
 def _check_options(options: Mapping[str, Any]) -> None:
     from repalign.alignment import GLocal
@@ -52,6 +55,25 @@ def _check_options(options: Mapping[str, Any]) -> None:
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(f"glocal.options.{key}: unknown GLocal parameter; {hint}Valid: {', '.join(valid)}.")
+
+
+def _shots_that_fit(cfg: Any, labels: np.ndarray, few_set: str) -> list[int]:
+    """The ``glocal.shots`` that the few-shot stimuli can serve (n-shot learning needs more than n
+    examples in every class, one being left to evaluate). Shots asked for in the configuration
+    that do not fit are a ConfigError before any work; the default's are left out with a warning
+    (the before/after table then has no few-shot row at those shots)."""
+    smallest = int(np.bincount(labels)[np.unique(labels)].min())
+    too_many = [n for n in cfg.shots if n >= smallest]
+    if too_many and "shots" in cfg.model_fields_set:
+        raise ConfigError(
+            f"glocal.shots: {too_many}-shot learning needs more than that many examples in every "
+            f"class, but the {few_set} stimuli have {smallest} in their smallest class; lower "
+            "glocal.shots or add stimuli."
+        )
+    if too_many:
+        logger.warning("gLocal before/after: no %s-shot accuracy (the %s stimuli have %d examples "
+                       "in their smallest class)", too_many, few_set, smallest)
+    return [n for n in cfg.shots if n < smallest]
 
 
 def expand(p: Planner) -> None:
@@ -67,7 +89,11 @@ def expand(p: Planner) -> None:
         ref, ref_units = plan_reference(p)
     metric = p.config.similarity.metrics[0] if p.config.similarity is not None else None
     few_set = "few_shot" if "few_shot" in p.ctx.stimuli else "main"
-    if p.ctx.stimuli[few_set].labels is None or not cfg.shots:
+    labels = p.ctx.stimuli[few_set].labels
+    if labels is None or not cfg.shots:
+        few_set = ""
+    shots = _shots_that_fit(cfg, labels, few_set) if few_set and labels is not None else []
+    if not shots:
         few_set = ""
     for spec in p.expand_specs(p.config.models.specs, "models.specs"):
         fu = features_unit(p, spec, p.config.models.layers)
@@ -75,7 +101,7 @@ def expand(p: Planner) -> None:
                  for s in ([few_set] if few_set and few_set != "main" else []) +
                  (["ood_in", "ood_out"] if cfg.ood is not None else [])}
         downstream = {
-            "few_shot_stimuli": few_set, "shots": list(cfg.shots), "n_boot": cfg.n_boot,
+            "few_shot_stimuli": few_set, "shots": shots, "n_boot": cfg.n_boot,
             "few_shot_features": (extra[few_set].key if few_set in extra else fu.key) if few_set else None,
             "ood": None if cfg.ood is None else {"method": cfg.ood.method, "k": cfg.ood.k,
                                                  "in": extra["ood_in"].key, "out": extra["ood_out"].key},
