@@ -12,11 +12,17 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench browser web clean
 
+# With EXTRAS=all, cblearn (the embedding extra) goes in without its numpy~=1.26 pin: see
+# pyproject.toml.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing repalign[$(EXTRAS)] into $(VENV) (a few minutes the first time)"
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]' > $(VENV)/pip.log 2>&1 \
 	  || { grep -v "is ignored: it is neither" $(VENV)/pip.log | tail -40; echo "pip install failed (full log: $(VENV)/pip.log)" >&2; exit 1; }
+	@if [ "$(EXTRAS)" = "all" ]; then \
+	  $(PY) -m pip install --quiet --disable-pip-version-check 'numba>=0.59' 'sparse>=0.15' >> $(VENV)/pip.log 2>&1 \
+	  && $(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'cblearn>=0.4' >> $(VENV)/pip.log 2>&1 \
+	  || { echo "installing cblearn failed (full log: $(VENV)/pip.log)" >&2; exit 1; }; fi
 	@$(PY) -c "import repalign, torch, torchvision" || (echo "installation into $(VENV) failed" >&2; exit 1)
 	@touch $(STAMP)
 
