@@ -95,11 +95,17 @@ def expand(p: Planner) -> None:
     shots = _shots_that_fit(cfg, labels, few_set) if few_set and labels is not None else []
     if not shots:
         few_set = ""
+    # every model's features first: the runner submits ready units in plan order and stops
+    # submitting at the first failure, so a failing gLocal unit must not leave features unplanned
+    # behind it (the finished features are what a resumed run reuses)
+    feats = []
     for spec in p.expand_specs(p.config.models.specs, "models.specs"):
         fu = features_unit(p, spec, p.config.models.layers)
         extra = {s: features_unit(p, spec, p.config.models.layers, s)
                  for s in ([few_set] if few_set and few_set != "main" else []) +
                  (["ood_in", "ood_out"] if cfg.ood is not None else [])}
+        feats.append((spec, fu, extra))
+    for spec, fu, extra in feats:
         downstream = {
             "few_shot_stimuli": few_set, "shots": shots, "n_boot": cfg.n_boot,
             "few_shot_features": (extra[few_set].key if few_set in extra else fu.key) if few_set else None,
