@@ -237,7 +237,7 @@ def plot_representation_projection(coords: pd.DataFrame, *, path: str | Path | N
             mm = panel[panel.kind == "metamer"]
             ends = tg.loc[mm.target_id, ["x", "y"]].to_numpy()
             ax.add_collection(LineCollection(
-                np.stack([ends, mm[["x", "y"]].to_numpy()], axis=1),
+                list(np.stack([ends, mm[["x", "y"]].to_numpy()], axis=1)),
                 colors=[colours[t] for t in mm.target_id], linewidths=0.5, alpha=0.6))
             ax.scatter(mm.x, mm.y, marker="x", s=14, c=[colours[t] for t in mm.target_id])
             ax.scatter(tg.x, tg.y, marker="o", s=30, c=[colours[t] for t in tg.index],
