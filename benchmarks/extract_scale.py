@@ -27,7 +27,7 @@ loop and with thingsvision 2.7.3 (in its own virtual environment).
    difference gives the cost per image with fixed costs (model build, hashing, compilation)
    cancelled, and a projection to 2,000 images. On a busy 2-core CPU, 2,000 images x 6
    configurations do not fit in a bounded run; pass ``--sizes 1000 2000`` where they do.
-Usage: ``python benchmarks/extract_scale.py --tv-python /tmp/tv/bin/python [--sizes 32 96]``.
+Usage: ``python benchmarks/extract_scale.py --tv-python TV_VENV/bin/python [--sizes 32 96]``.
 """
 
 from __future__ import annotations
