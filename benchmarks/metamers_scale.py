@@ -290,6 +290,12 @@ def null_cache() -> dict[str, Any]:
     return {"calls": out, "same_array_returned": a is b, "pairs": int(a.size)}
 
 
+def _section(title: str, columns: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown section: a heading and a table with ``columns`` and one line per row's cells."""
+    return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(cells) + " |" for cells in rows)]
+
+
 def table(rec: dict[str, Any]) -> str:
     lines = ["# Metamers at real scale (CPU)", "",
              f"{rec['machine']['processor']}, {rec['machine']['cpu_count']} cores, torch threads "
@@ -298,35 +304,36 @@ def table(rec: dict[str, Any]) -> str:
              "by side, repeat by repeat, are the figures; absolute times are context). Step "
              f"times are {rec['clock']} (one torch thread), which the other jobs do not inflate.",
              "",
-             f"Command: `{rec['command']}`", "",
-             "## Cost per step against the bare loop (criterion checks included)", "",
-             "| net | layer | batch | bare s/step | repalign s/step | ratio (median) | ratios |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rec["overhead"]:
-        lines.append(f"| {r['net']} | {r['layer']} | {r['batch']} | {r['bare_s_per_step']:.3f} | "
-                     f"{r['repalign_s_per_step']:.3f} | **{r['ratio']:.3f}** | "
-                     + ", ".join(f"{x:.3f}" for x in r["ratios"]) + " |")
-    lines += ["", "## Early exit", "",
-              "| net | shallow layer | repalign s/step there | full network (bare) s/step | full / shallow |",
-              "|---|---|---|---|---|"]
-    for r in rec["early_exit"]:
-        lines.append(f"| {r['net']} | {r['shallow_layer']} | {r['repalign_shallow_s_per_step']:.3f} "
-                     f"| {r['bare_full_s_per_step']:.3f} | {r['full_over_shallow']:.2f}x |")
-    lines += ["", "## Batch scaling (ResNet-50 layer3, one process per batch size)", "",
-              "| batch | s/step | s per image-step | peak RSS growth MiB | MiB per image |",
-              "|---|---|---|---|---|"]
-    for r in rec["batch_scaling"]:
-        lines.append(f"| {r['batch']} | {r['s_per_step']:.3f} | {r['s_per_image_step']:.3f} | "
-                     f"{r['peak_rss_growth_mib']:.0f} | {r['peak_mib_per_image']:.0f} |")
-    lines += ["", "## N models jointly (ResNet-50s at layer2)", "",
-              "| models | s/step | s/step / (N x one model) |", "|---|---|---|"]
-    for r in rec["joint"]:
-        lines.append(f"| {r['models']} | {r['s_per_step']:.3f} | {r['over_n_times_one']:.3f} |")
+             f"Command: `{rec['command']}`"]
+    lines += _section(
+        "Cost per step against the bare loop (criterion checks included)",
+        ["net", "layer", "batch", "bare s/step", "repalign s/step", "ratio (median)", "ratios"],
+        [[r["net"], r["layer"], str(r["batch"]), f"{r['bare_s_per_step']:.3f}",
+          f"{r['repalign_s_per_step']:.3f}", f"**{r['ratio']:.3f}**",
+          ", ".join(f"{x:.3f}" for x in r["ratios"])] for r in rec["overhead"]])
+    lines += _section(
+        "Early exit",
+        ["net", "shallow layer", "repalign s/step there", "full network (bare) s/step",
+         "full / shallow"],
+        [[r["net"], r["shallow_layer"], f"{r['repalign_shallow_s_per_step']:.3f}",
+          f"{r['bare_full_s_per_step']:.3f}", f"{r['full_over_shallow']:.2f}x"]
+         for r in rec["early_exit"]])
+    lines += _section(
+        "Batch scaling (ResNet-50 layer3, one process per batch size)",
+        ["batch", "s/step", "s per image-step", "peak RSS growth MiB", "MiB per image"],
+        [[str(r["batch"]), f"{r['s_per_step']:.3f}", f"{r['s_per_image_step']:.3f}",
+          f"{r['peak_rss_growth_mib']:.0f}", f"{r['peak_mib_per_image']:.0f}"]
+         for r in rec["batch_scaling"]])
+    lines += _section(
+        "N models jointly (ResNet-50s at layer2)",
+        ["models", "s/step", "s/step / (N x one model)"],
+        [[str(r["models"]), f"{r['s_per_step']:.3f}", f"{r['over_n_times_one']:.3f}"]
+         for r in rec["joint"]])
     nc = rec["null_cache"]
-    lines += ["", "## Null distribution cached per (model, layer)", "",
-              "| generate_metamers call | null forwards | wall seconds of the call |", "|---|---|---|"]
-    for r in nc["calls"]:
-        lines.append(f"| {r['call']} | {r['null_forwards']} | {r['seconds']:.2f} |")
+    lines += _section(
+        "Null distribution cached per (model, layer)",
+        ["generate_metamers call", "null forwards", "wall seconds of the call"],
+        [[str(r["call"]), str(r["null_forwards"]), f"{r['seconds']:.2f}"] for r in nc["calls"]])
     lines += ["", f"Same array object returned on a repeated call: {nc['same_array_returned']} "
               f"({nc['pairs']} pairs).", ""]
     return "\n".join(lines)

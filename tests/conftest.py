@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +95,39 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def run_until_then_kill(script: str, args: Sequence[str], ready: Callable[[], bool], what: str,
+                        timeout: float = 120.0, poll: float = 0.005) -> None:
+    """Run ``python -c script *args`` (one OpenMP thread) and SIGKILL it as soon as ``ready()``.
+
+    Raises AssertionError when the process ends by itself first (with the end of its stderr), when
+    ``what`` (the awaited event, for the message) has not happened within ``timeout`` seconds, or
+    when the process did not die of the SIGKILL.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"ended before {what}: {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} did not happen within {timeout} s")
+            time.sleep(poll)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.fixture
+def kill_when() -> Callable[..., None]:
+    """:func:`run_until_then_kill`: run a Python script in a subprocess, SIGKILL it at a moment
+    the test chooses (tests of killed and resumed runs)."""
+    return run_until_then_kill
 
 
 TINY_DREAMSIM = ("clip_vitb32", "open_clip_vitb32")

@@ -8,11 +8,12 @@ import pytest
 
 import repalign.models.zoo as zoo
 from repalign.analysis import reference_names, zoo_study
-from repalign.analysis.zoo_study import _alignment_subset, _penultimate
+from repalign.analysis.zoo_study import alignment_subset
 from repalign.cli import main
 from repalign.data import SimilarityMatrix
 from repalign.data.bundled import digits_split
 from repalign.errors import ConfigError, DataFormatError
+from repalign.features.extract import penultimate_features
 from repalign.similarity import compare, rsm
 
 NAMES = ["mlp_standard_s0", "cnn_standard_s0", "resnet_standard_s0", "mlp_l2_s0", "cnn_linf_s1",
@@ -31,7 +32,7 @@ def ensemble():
     """(896, 896) mean cosine similarity of the robust ensemble over every transfer image,
     computed here, and each ensemble member's (896, D) penultimate features."""
     images = digits_split().transfer.images
-    feats = {n: _penultimate(zoo.load_zoo_model(n, device="cpu"), images, "cpu")
+    feats = {n: penultimate_features(zoo.load_zoo_model(n, device="cpu"), images, "cpu")
              for n in reference_names()}
     return np.mean([rsm(f, "cosine") for f in feats.values()], axis=0), feats
 
@@ -71,8 +72,8 @@ def test_member_is_compared_with_the_other_members(study):
     """mlp_l2_s0 is in the ensemble: its reference is the mean of the 11 others."""
     res, _ = study
     transfer = digits_split().transfer
-    sub = _alignment_subset(transfer.labels, 8, 0)
-    feats = {n: _penultimate(zoo.load_zoo_model(n, device="cpu"), transfer.images[sub], "cpu")
+    sub = alignment_subset(transfer.labels, 8, 0)
+    feats = {n: penultimate_features(zoo.load_zoo_model(n, device="cpu"), transfer.images[sub], "cpu")
              for n in reference_names()}
     ref = np.mean([rsm(f, "cosine") for n, f in feats.items() if n != "mlp_l2_s0"], axis=0)
     expect = compare(feats["mlp_l2_s0"], ref, "rsa_spearman", kind=("features", "similarity"),
@@ -94,7 +95,7 @@ def test_matrix_reference_matches_the_ensemble_for_non_members(study, human_stud
 def test_matrix_reference_leaves_no_member_out(human_study, ensemble):
     """A member is compared with the whole given matrix, itself included."""
     mean, feats = ensemble
-    sub = _alignment_subset(digits_split().transfer.labels, SMALL["per_class"], 0)
+    sub = alignment_subset(digits_split().transfer.labels, SMALL["per_class"], 0)
     expect = compare(feats["mlp_l2_s0"][sub], mean[np.ix_(sub, sub)], "rsa_spearman",
                      kind=("features", "similarity"), rdm_metric="cosine")
     got = human_study[0].alignment.set_index("model").loc["mlp_l2_s0", "spearman"]
@@ -176,9 +177,9 @@ def test_zoo_sweep_command_takes_a_reference_matrix(monkeypatch, tmp_path, capsy
     out = capsys.readouterr().out
     assert f"alignment reference: human dissimilarity matrix ({path}, 896 x 896" in out
     assert "stand-in" not in out
-    sub = _alignment_subset(transfer.labels, 50, 0)
+    sub = alignment_subset(transfer.labels, 50, 0)
     model = zoo.load_checkpoint(zoo.builtin_dir() / f"{NAMES[0]}.pt", device="cpu")
-    expect = compare(_penultimate(model, transfer.images[sub], "cpu"), sim[np.ix_(sub, sub)],
+    expect = compare(penultimate_features(model, transfer.images[sub], "cpu"), sim[np.ix_(sub, sub)],
                      "rsa_spearman", kind=("features", "similarity"), rdm_metric="cosine")
     got = pd.read_csv(tmp_path / "a" / "alignment.csv").set_index("model").loc[NAMES[0]]
     assert got["spearman"] == pytest.approx(expect, rel=1e-6)

@@ -365,3 +365,82 @@ def test_max_participants_refuses_newcomers_only(tmp_path):
         assert c.post("/api/session", json={"participant_id": "A"}).status_code == 200
     assert n_rows(exp, "participants") == 1
     exp.store.close()
+
+
+def _main_trials(exp: Experiment, participant: int) -> set[int]:
+    return {r[0] for r in exp.store.read(
+        "SELECT planned_id FROM assignments WHERE participant = ? AND kind = 'main'",
+        (participant,))}
+
+
+def _age(exp: Experiment, participant: int, minutes: float) -> None:
+    """Move a participant's start and answers back in time."""
+    def work(conn):
+        conn.execute("UPDATE participants SET created_at = created_at - ? WHERE id = ?",
+                     (60.0 * minutes, participant))
+        conn.execute("UPDATE responses SET received_at = received_at - ? WHERE participant = ?",
+                     (60.0 * minutes, participant))
+    exp.store.write(work)
+
+
+def _left_experiment(tmp_path):
+    """8 planned trials, 4 per participant, 1 participant per trial, no catches."""
+    cfg = make_config(design={"trials_per_participant": 4, "planned_trials": 8,
+                              "participants_per_trial": 1, "abandoned_after_minutes": 30},
+                      catch={"repeats": 0, "known": 0})
+    return Experiment.open(cfg, tmp_path / "e.sqlite")
+
+
+def test_trials_of_a_participant_who_left_go_to_the_next_ones(tmp_path):
+    """A starts and leaves. 20 minutes later A still holds her 4 trials: B gets the other 4.
+    After 40 minutes without news from A (abandoned_after_minutes = 30), C gets A's 4 trials,
+    not B's; every assignment stays recorded."""
+    exp = _left_experiment(tmp_path)
+    with TestClient(create_app(exp)) as c:
+        c.post("/api/session", json={"participant_id": "A"})
+        _age(exp, 1, 20)
+        c.post("/api/session", json={"participant_id": "B"})
+        a, b = _main_trials(exp, 1), _main_trials(exp, 2)
+        assert a.isdisjoint(b) and len(a | b) == 8
+        assert "about 0 more participant(s) needed" in c.get(
+            "/admin?token=test-token-0123456789").text
+        _age(exp, 1, 20)
+        held = {p["id"]: p["held"] for p in exp.progress()["planned"]}
+        assert held == {i: int(i in b) for i in range(8)}
+        assert "about 1 more participant(s) needed" in c.get(
+            "/admin?token=test-token-0123456789").text
+        c.post("/api/session", json={"participant_id": "C"})
+        assert _main_trials(exp, 3) == a
+        # A comes back: her session and answers are still hers
+        back = c.post("/api/session", json={"participant_id": "A"}).json()
+        assert back["status"] == "active" and back["n_trials"] == 4
+        assert c.post("/api/response", json=response_body("A", back["trials"][0],
+                                                          {"choice": 0})).json()["ack"]
+    assert sorted(r[0] for r in exp.store.read("SELECT n_assigned FROM planned_trials")) == \
+        [1] * 4 + [2] * 4
+    exp.store.close()
+
+
+def test_answered_trials_of_a_participant_who_left_still_count(tmp_path):
+    """A answers one trial and leaves; after the window, C gets A's 3 unanswered trials first."""
+    exp = _left_experiment(tmp_path)
+    with TestClient(create_app(exp)) as c:
+        a = c.post("/api/session", json={"participant_id": "A"}).json()
+        assert c.post("/api/response", json=response_body("A", a["trials"][0],
+                                                          {"choice": 0})).json()["ack"]
+        c.post("/api/session", json={"participant_id": "B"})
+        answered = {r[0] for r in exp.store.read(
+            "SELECT planned_id FROM assignments WHERE participant = 1 AND trial_index = ?",
+            (a["trials"][0]["trial_index"],))}
+        unanswered = _main_trials(exp, 1) - answered
+        _age(exp, 1, 40)
+        c.post("/api/session", json={"participant_id": "C"})
+    assert len(unanswered) == 3 and unanswered <= _main_trials(exp, 3)
+    exp.store.close()
+
+
+def test_abandoned_after_minutes_must_be_positive(tmp_path):
+    from repalign.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="abandoned_after_minutes"):
+        Experiment.open(make_config(design={"abandoned_after_minutes": 0}), tmp_path / "e.sqlite")

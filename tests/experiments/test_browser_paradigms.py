@@ -101,6 +101,21 @@ def _assert_completed(page: Any) -> None:
     assert page.inner_text("#rp-code") == CODE
 
 
+def _first_trial(chromium: Any, url: str, participant: str) -> Any:
+    """A new page for ``participant``, past consent and instructions: the first trial's screen."""
+    page = chromium.new_page()
+    page.goto(f"{url}/?PROLIFIC_PID={participant}")
+    page.locator(".rp-agree").click()
+    page.locator("#jspsych-instructions-next").click()
+    return page
+
+
+def _choice(page: Any, index: int) -> tuple[Any, str]:
+    """The ``index``-th image choice on screen and the stimulus name of its image."""
+    choice = page.locator(".rp-image-choice").nth(index)
+    return choice, Path(choice.locator("img").get_attribute("src")).stem
+
+
 @pytest.mark.parametrize("paradigm", ["odd_one_out", "two_afc", "matching", "recognition",
                                       "rating"])
 def test_two_participants_complete_every_paradigm(paradigm, chromium, serve_experiment, bot,
@@ -138,13 +153,9 @@ def test_two_participants_complete_every_paradigm(paradigm, chromium, serve_expe
 def test_lost_connection_blocks_and_retries_until_acknowledged(chromium, serve_experiment, bot,
                                                                tmp_path):
     with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
-        page = chromium.new_page()
-        page.goto(f"{url}/?PROLIFIC_PID=carol")
-        page.locator(".rp-agree").click()
-        page.locator("#jspsych-instructions-next").click()
+        page = _first_trial(chromium, url, "carol")
         page.route("**/api/response", lambda route: route.abort())
-        first = page.locator(".rp-image-choice").nth(0)
-        chosen = Path(first.locator("img").get_attribute("src")).stem
+        first, chosen = _choice(page, 0)
         first.click()
         banner = page.locator("#rp-connection")
         banner.wait_for(state="visible", timeout=5000)
@@ -230,15 +241,11 @@ def test_link_without_participant_id_starts_nothing(chromium, serve_experiment, 
 def test_answer_unacknowledged_at_a_reload_is_sent_after_it(chromium, serve_experiment,
                                                             tmp_path):
     with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
-        page = chromium.new_page()
+        page = _first_trial(chromium, url, "gina")
         page.on("dialog", lambda d: d.accept())  # "leave the page?" while answers are pending
-        page.goto(f"{url}/?PROLIFIC_PID=gina")
-        page.locator(".rp-agree").click()
-        page.locator("#jspsych-instructions-next").click()
         page.route("**/api/response", lambda route: route.abort())
-        first = page.locator(".rp-image-choice").nth(2)
-        chosen = Path(first.locator("img").get_attribute("src")).stem
-        first.click()
+        third, chosen = _choice(page, 2)
+        third.click()
         page.locator("#rp-connection").wait_for(state="visible")
         page.reload()  # still offline: the kept answer is retried before anything else
         page.locator("#rp-connection").wait_for(state="visible")
@@ -252,12 +259,8 @@ def test_answer_unacknowledged_at_a_reload_is_sent_after_it(chromium, serve_expe
 
 def test_number_keys_answer_like_clicks(chromium, serve_experiment, tmp_path):
     with serve_experiment(_config("odd_one_out"), tmp_path / "exp.sqlite") as (url, exp):
-        page = chromium.new_page()
-        page.goto(f"{url}/?PROLIFIC_PID=hana")
-        page.locator(".rp-agree").click()
-        page.locator("#jspsych-instructions-next").click()
-        second = page.locator(".rp-image-choice").nth(1)
-        chosen = Path(second.locator("img").get_attribute("src")).stem
+        page = _first_trial(chromium, url, "hana")
+        _, chosen = _choice(page, 1)
         page.keyboard.press("2")
         page.wait_for_function("() => document.querySelector('#rp-progress').textContent"
                                ".startsWith('2 /')")

@@ -14,10 +14,15 @@ from repalign.features.stream import FolderImages
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
+    from sklearn.datasets import load_sample_images
+
     root = tmp_path_factory.mktemp("imgs")
-    photos = ra.load_stimuli("bundled:photos", size=32).images
-    for i, img in enumerate(photos):
-        arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    # eight 32x32 tiles of scikit-learn's two photographs (a palace, a flower), resized to 64x64
+    tiles = []
+    for photo in load_sample_images().images:
+        small = np.asarray(Image.fromarray(photo).resize((64, 64), Image.BILINEAR))
+        tiles += [small[i:i + 32, j:j + 32] for i in (0, 32) for j in (0, 32)]
+    for i, arr in enumerate(tiles):
         Image.fromarray(arr).save(root / f"p{i:02d}.png")
         Image.fromarray(arr).convert("L").save(root / f"q{i:02d}.png")  # grey files too
     return root

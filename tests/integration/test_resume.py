@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -38,36 +33,23 @@ def _finished_units(db: Path) -> int:
         return -1
 
 
-def _run_and_kill(config: dict, out: Path, after: int, timeout: float = 120.0) -> int:
+def _run_and_kill(kill_when, config: dict, out: Path, after: int) -> int:
     """Start the study in a subprocess, SIGKILL it once ``after`` units are finished (``after=0``:
     as soon as it has planned, before any unit ends); return the finished count after the kill."""
-    proc = subprocess.Popen([sys.executable, "-c", _DRIVER, json.dumps(config), str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = out / "results.sqlite"
-    deadline = time.monotonic() + timeout
-    try:
-        while _finished_units(db) < after:
-            if proc.poll() is not None:
-                raise AssertionError(f"the study ended before {after} units: {proc.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{after} units not finished within {timeout} s")
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(_DRIVER, [json.dumps(config), str(out)], lambda: _finished_units(db) >= after,
+              f"{after} finished units", poll=0.02)
     return _finished_units(db)
 
 
-def test_sigkill_at_several_points_then_resume(tiny_run, tiny_config, comparable, tmp_path):
+def test_sigkill_at_several_points_then_resume(kill_when, tiny_run, tiny_config, comparable, tmp_path):
     baseline = comparable(load_results(tiny_run))
     total = len(load_units(tiny_run))
     out = tmp_path / "killed"
     cfg = tiny_config()
     seen = []
     for after in (0, 8, 20):  # before any unit, among the features, in the gLocal stage
-        done = _run_and_kill(cfg, out, after)
+        done = _run_and_kill(kill_when, cfg, out, after)
         assert after <= done < total, (after, done)
         seen.append(done)
         # what a killed run left is consistent: every finished unit has all its rows and files

@@ -194,7 +194,15 @@ def test_report_opens_with_findings_and_ends_with_the_folded_configuration(tiny_
 
     from repalign.study.report import build_report
 
+    figdir = tiny_run / "figures"
+    (figdir / "99_moved_figure.png").write_bytes(b"an earlier build's figure")
+    (figdir / "notes.txt").write_text("the user's own file")
     page = build_report(tiny_run, out=tiny_run / "findings_check.html").read_text()
+    # figures/ holds exactly this build's figures, numbered in page order; other files stay
+    drawn = re.findall(r'<figure class="fig" id="fig-\d+" data-name="([^"]+)"', page)
+    on_disk = sorted(p.name for p in figdir.glob("*.png"))
+    assert on_disk == [f"{i:02d}_{name}.png" for i, name in enumerate(drawn, start=1)]
+    assert (figdir / "notes.txt").read_text() == "the user's own file"
     titles = re.findall(r"<h2>(.*?)</h2>", page)
     assert titles[0] == "Findings" and titles[1] == "Overview" and titles[-1] == "Configuration"
     findings = page.split("<h2>Findings</h2>", 1)[1].split("<h2>", 1)[0]

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,35 +36,22 @@ _STUDY = (
 )
 
 
-def _kill_mid_batch(script: str, arg: dict, out: Path, pattern: str, timeout: float = 120) -> int:
+def _kill_mid_batch(kill_when, script: str, arg: dict, out: Path, pattern: str) -> int:
     """Run ``script`` in a subprocess; SIGKILL it as soon as a snapshot matching ``pattern``
     (under ``out``) exists; return the step of the snapshot it left."""
-    proc = subprocess.Popen([sys.executable, "-c", script, json.dumps(arg), str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.monotonic() + timeout
-    try:
-        while not list(out.glob(pattern)):
-            if proc.poll() is not None:
-                raise AssertionError(f"ended before a checkpoint: {proc.stderr.read().decode()[-2000:]}")
-            assert time.monotonic() < deadline, "no checkpoint written in time"
-            time.sleep(0.005)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(script, [json.dumps(arg), str(out)], lambda: bool(list(out.glob(pattern))),
+              "a checkpoint")
     (snap,) = out.glob(pattern)
     assert not list(out.glob(pattern.replace("state", "done")))  # killed inside the batch
     state = torch.load(snap, weights_only=True)["state"]
     return int(state["step"])
 
 
-def test_bare_run_killed_mid_optimisation_resumes_from_its_checkpoint(tmp_path):
+def test_bare_run_killed_mid_optimisation_resumes_from_its_checkpoint(kill_when, tmp_path):
     stim = ra.load_stimuli("bundled:digits")
     model = ra.create_model("zoo:cnn_standard_s0")
     ck = tmp_path / "ck"
-    step = _kill_mid_batch(_BARE, _RUN, ck, "batch-00000.state.pt")
+    step = _kill_mid_batch(kill_when, _BARE, _RUN, ck, "batch-00000.state.pt")
     assert step > 0 and step % _RUN["checkpoint_every"] == 0
     resumed = ra.generate_metamers(model, stim.subset(range(5)), "block2", null_stimuli=stim,
                                    quiet=True, checkpoint=ck, **_RUN)
@@ -104,13 +87,13 @@ _CONFIG = {
 }
 
 
-def test_killed_study_resumes_its_metamer_unit_mid_batch(tmp_path):
+def test_killed_study_resumes_its_metamer_unit_mid_batch(kill_when, tmp_path):
     from repalign.study.runner import run_study
     from repalign.study.stages.metamers import load_result
     from repalign.study.store import load_results, load_units
 
     out = tmp_path / "killed"
-    step = _kill_mid_batch(_STUDY, _CONFIG, out, "work/metamers/*/batch-00000.state.pt")
+    step = _kill_mid_batch(kill_when, _STUDY, _CONFIG, out, "work/metamers/*/batch-00000.state.pt")
     assert step > 0
     run_study(_CONFIG, out=out, report=False, quiet=True)
     whole_dir = tmp_path / "whole"

@@ -9,25 +9,9 @@ from repalign.study.runner import _fmt_seconds, _Progress
 from repalign.study.store import load_results
 from repalign.study.units import make_unit
 
-STUDY = """
-name = "cli"
-device = "cpu"
-[stimuli]
-per_class = 2
-[models]
-specs = ["zoo:mlp_standard_s0", "zoo:cnn_standard_s0"]
-[similarity]
-reference = "zoo:cnn_l2_s0"
-metrics = ["cka_linear", "procrustes"]
-pairwise = []
-[executor]
-threads = 1
-"""
 
-
-def test_run_from_toml(tmp_path, capsys):
-    cfg = tmp_path / "study.toml"
-    cfg.write_text(STUDY)
+def test_run_from_toml(small_study, tmp_path, capsys):
+    cfg = small_study("cli", ["cka_linear", "procrustes"])
     out = tmp_path / "run"
     assert main(["run", str(cfg), "--out", str(out), "--quiet", "--no-report"]) == 0
     printed = capsys.readouterr().out
@@ -38,9 +22,9 @@ def test_run_from_toml(tmp_path, capsys):
     assert not (out / "report.html").exists()
 
 
-def test_run_reports_config_errors(tmp_path, capsys):
-    cfg = tmp_path / "bad.toml"
-    cfg.write_text(STUDY.replace("per_class", "per_clas"))
+def test_run_reports_config_errors(small_study, tmp_path, capsys):
+    cfg = small_study("cli", ["cka_linear", "procrustes"])
+    cfg.write_text(cfg.read_text().replace("per_class", "per_clas"))
     assert main(["run", str(cfg), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "repalign: error: Invalid study configuration" in err and "did you mean 'per_class'" in err

@@ -10,30 +10,16 @@ from repalign.errors import ConfigError
 from repalign.study.config import load_config
 from repalign.study.store import load_results
 
-STUDY = """
-name = "theory"
-device = "cpu"
-[stimuli]
-per_class = 2
-[models]
-specs = ["zoo:mlp_standard_s0", "zoo:cnn_standard_s0"]
-[similarity]
-reference = "zoo:cnn_l2_s0"
-metrics = ["triplet_agreement"]
-pairwise = []
-[theory]
+THEORY = """[theory]
 eps = [0.0, 0.3, 0.7]
 n = 6
 d = 1
 trials = 20
-[executor]
-threads = 1
 """
 
 
-def test_theory_stage_rows_and_report(tmp_path, capsys):
-    cfg = tmp_path / "study.toml"
-    cfg.write_text(STUDY)
+def test_theory_stage_rows_and_report(small_study, tmp_path, capsys):
+    cfg = small_study("theory", ["triplet_agreement"], THEORY)
     out = tmp_path / "run"
     assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()

@@ -21,7 +21,7 @@ from repalign.data.triplets import TripletSet, check_triplets
 from repalign.errors import ConfigError, NotFittedError, ShapeError
 from repalign.similarity.triplets import odd_one_out_accuracy
 
-__all__ = ["GLocal"]
+__all__ = ["GLocal", "fit_triplets"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,22 @@ def _features(x: Any, name: str, n_features: int | None = None) -> np.ndarray:
     return arr
 
 
-def _triplets(triplets: Any, n_objects: int, name: str) -> np.ndarray:
-    """(T >= 1, 3) int64 triplets indexing ``n_objects`` rows (a TripletSet must agree on N)."""
+def fit_triplets(triplets: Any, n_objects: int, name: str) -> np.ndarray:
+    """The odd-one-out triplets a gLocal fit accepts, as an int64 array.
+
+    Args:
+        triplets: (T, 3) object indices (the odd one out last) or a
+            :class:`~repalign.data.TripletSet`, which must number ``n_objects`` objects.
+        n_objects: rows of the features the triplets index.
+        name: what to call the input in messages.
+
+    Returns:
+        (T, 3) int64 triplets, T >= 1.
+
+    Raises:
+        ShapeError: None, empty, not (T, 3) integer indices below ``n_objects``, or a
+            TripletSet over another number of objects.
+    """
     if triplets is None:
         raise ShapeError(
             f"GLocal requires y to be passed, but the target y is None: pass the (T, 3) "
@@ -222,7 +236,7 @@ class GLocal(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f"GLocal needs at least 3 samples (objects) to form a triplet, received {n} "
                 f"sample{'s' if n != 1 else ''}."
             )
-        trip = _triplets(triplets, n, "triplets")
+        trip = fit_triplets(triplets, n, "triplets")
         rng = np.random.default_rng(self.random_state)
         val: np.ndarray | None
         if validation is None:
@@ -242,7 +256,7 @@ class GLocal(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             perm = rng.permutation(len(trip))
             val, trip = trip[perm[:n_val]], trip[perm[n_val:]]
         else:
-            val = _triplets(validation, n, "validation")
+            val = fit_triplets(validation, n, "validation")
         xl = None if x_local is None else _features(x_local, "x_local", d)
         device = resolve_device(self.device)
         mean, std = float(x.mean()), float(x.std())
@@ -264,16 +278,41 @@ class GLocal(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             cfg,
             generator,
         )
-        self.mean_, self.std_ = mean, std
-        self.W_ = w.double().cpu().numpy()
-        self.b_ = np.zeros(d) if b is None else b.double().cpu().numpy()
+        self._set_parameters(w.double().cpu().numpy(),
+                             np.zeros(d) if b is None else b.double().cpu().numpy(), mean, std)
         self.history_ = pd.DataFrame(history)
         self.best_epoch_ = int(best)
-        self.n_features_in_ = d
-        self._n_features_out = d
         self.fit_seconds_ = time.perf_counter() - t0
         log.info("gLocal fitted in %.1f s, best epoch %d", self.fit_seconds_, best)
         return self
+
+    @classmethod
+    def from_parameters(cls, weights: np.ndarray, bias: np.ndarray, mean: float, std: float, *,
+                        fit_bias: bool = True) -> GLocal:
+        """A fitted transform from its parameters (e.g. read from a saved transform file).
+
+        Args:
+            weights: (D, D) float64 ``W``.
+            bias: (D,) float64 ``b`` (zeros without a bias).
+            mean, std: the scalar standardisation of the features.
+            fit_bias: whether the transform has a bias.
+
+        Returns:
+            A GLocal that transforms like the one fitted with these parameters; it has no
+            training history (``history_`` empty, ``best_epoch_`` -1).
+        """
+        est = cls(fit_bias=fit_bias)
+        est._set_parameters(weights, bias, mean, std)
+        est.history_ = pd.DataFrame()
+        est.best_epoch_ = -1
+        return est
+
+    def _set_parameters(self, weights: np.ndarray, bias: np.ndarray, mean: float, std: float
+                        ) -> None:
+        d = weights.shape[0]
+        self.W_, self.b_, self.mean_, self.std_ = weights, bias, mean, std
+        self.n_features_in_ = d
+        self._n_features_out = d
 
     def _check_fitted(self) -> None:
         try:
@@ -308,7 +347,7 @@ class GLocal(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Share of triplets whose chosen pair has the strictly largest dot product.
         """
         z = self.transform(X)
-        _triplets(triplets, len(z), "triplets")
+        fit_triplets(triplets, len(z), "triplets")
         return odd_one_out_accuracy(z, triplets, similarity="dot")
 
     def save(self, path: str | Path) -> Path:

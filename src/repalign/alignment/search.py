@@ -25,7 +25,7 @@ from sklearn.model_selection import KFold, ParameterGrid
 
 from repalign._progress import progress
 from repalign._registry import unknown_name_message
-from repalign.alignment.estimator import GLocal, _triplets
+from repalign.alignment.estimator import GLocal, fit_triplets
 from repalign.errors import ConfigError, ShapeError, UnknownNameError
 
 __all__ = [
@@ -80,7 +80,7 @@ def object_disjoint_folds(
         >>> t = np.array([[0, 1, 2], [3, 4, 5], [0, 3, 6]])
         >>> [len(te) for _, te in object_disjoint_folds(t, 9, 3, seed=0)]  # doctest: +SKIP
     """
-    trip = _triplets(triplets, n_objects, "triplets")
+    trip = fit_triplets(triplets, n_objects, "triplets")
     if not 2 <= n_folds <= n_objects:
         raise ConfigError(f"n_folds must be in [2, {n_objects}], received {n_folds}.")
     folds = []
@@ -106,7 +106,7 @@ def object_disjoint_split(
         ``(train_index, test_index, test_objects)``: triplet row indices and the held-out object
         indices (sorted).
     """
-    trip = _triplets(triplets, n_objects, "triplets")
+    trip = fit_triplets(triplets, n_objects, "triplets")
     if not 0.0 < test_size < 1.0:
         raise ConfigError(f"test_size must lie in (0, 1), received {test_size}.")
     rng = np.random.default_rng(seed)
@@ -191,7 +191,7 @@ def search_glocal(
     if x_arr.ndim != 2:
         raise ShapeError(f"x must be (N, D) features, received shape {x_arr.shape}.")
     n = x_arr.shape[0]
-    trip = _triplets(triplets, n, "triplets")
+    trip = fit_triplets(triplets, n, "triplets")
     splits = object_disjoint_folds(trip, n, folds, seed)
     rows = []
     settings = list(ParameterGrid(params))

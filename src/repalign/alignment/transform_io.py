@@ -87,7 +87,6 @@ def load_transform(path: str | Path) -> GLocal:
         >>> aligner = load_transform("transform.npz")            # doctest: +SKIP
         >>> aligned = aligner.transform(features)                # doctest: +SKIP
     """
-    import pandas as pd
 
     from repalign.alignment.estimator import GLocal
 
@@ -121,10 +120,4 @@ def load_transform(path: str | Path) -> GLocal:
     mean, std = float(data["mean"]), float(data["std"])
     if not np.isfinite([mean, std]).all() or std <= 0 or not np.isfinite(w).all():
         raise DataFormatError(f"{path}: weights, mean and std must be finite with std > 0.")
-    est = GLocal(fit_bias=has_bias)
-    est.W_, est.b_, est.mean_, est.std_ = w, b, mean, std
-    est.n_features_in_ = d
-    est._n_features_out = d
-    est.history_ = pd.DataFrame()
-    est.best_epoch_ = -1
-    return est
+    return GLocal.from_parameters(w, b, mean, std, fit_bias=has_bias)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from repalign.analysis.stats import _columns
+from repalign.analysis.stats import numeric_columns
 from repalign.errors import ShapeError
 
 __all__ = ["GROUPS", "extreme_groups", "group_members"]
@@ -70,7 +70,7 @@ def extreme_groups(
         ]
     if not columns:
         raise ShapeError(f"extreme_groups: no downstream column to average besides {by!r}.")
-    sub = _columns(df, [by, *columns], "extreme_groups")
+    sub = numeric_columns(df, [by, *columns], "extreme_groups")
     names = (df[model_column] if model_column in df.columns else df.index).astype(str).to_numpy()
     members = group_members(sub[by].to_numpy(), k)
     rows = []

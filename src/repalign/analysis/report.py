@@ -32,7 +32,7 @@ import pandas as pd
 
 from repalign._io import atomic_write_text
 from repalign.analysis.groups import GROUPS, extreme_groups
-from repalign.analysis.stats import _columns, partial_corr, u_shape, z2
+from repalign.analysis.stats import numeric_columns, partial_corr, u_shape, z2
 from repalign.errors import DataFormatError, ShapeError
 
 __all__ = ["AlignmentAnalysis", "analyze_alignment", "read_alignment", "read_model_table"]
@@ -193,7 +193,7 @@ def analyze_alignment(
             f"nothing to analyse: downstream columns {downstream}, alignment metrics {metrics}."
         )
     data = _merge(models, align, model_column, missing)
-    _columns(data, [*metrics, *downstream, *covars], "analyze_alignment")
+    numeric_columns(data, [*metrics, *downstream, *covars], "analyze_alignment")
     groups = pd.concat(
         [extreme_groups(data, m, k, downstream, model_column) for m in metrics], ignore_index=True
     )

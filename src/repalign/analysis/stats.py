@@ -31,7 +31,7 @@ import pandas as pd
 from repalign._validation import as_array
 from repalign.errors import DataFormatError, ShapeError
 
-__all__ = ["Correlation", "UShape", "partial_corr", "u_shape", "z2"]
+__all__ = ["Correlation", "UShape", "numeric_columns", "partial_corr", "u_shape", "z2"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,21 @@ def z2(values: Any) -> np.ndarray:
     return ((x - x.mean()) / sd) ** 2
 
 
-def _columns(df: pd.DataFrame, names: Sequence[str], what: str) -> pd.DataFrame:
+def numeric_columns(df: pd.DataFrame, names: Sequence[str], what: str) -> pd.DataFrame:
+    """The columns ``names`` of ``df`` as floats, checked for the statistics of this package.
+
+    Args:
+        df: the table.
+        names: the columns needed (a name given twice is taken once).
+        what: the analysis asking, named in error messages.
+
+    Returns:
+        (N, len(unique names)) float DataFrame, rows and index as in ``df``.
+
+    Raises:
+        DataFormatError: ``df`` is not a DataFrame, a column is missing or not numeric.
+        ShapeError: NaN or Inf in a column, or a constant column.
+    """
     if not isinstance(df, pd.DataFrame):
         raise DataFormatError(f"{what} needs a pandas DataFrame, received {type(df).__name__}.")
     missing = [c for c in names if c not in df.columns]
@@ -150,7 +164,7 @@ def partial_corr(
     if method not in ("pearson", "spearman"):
         raise DataFormatError(f"method must be 'pearson' or 'spearman', received {method!r}.")
     covars = () if covar is None else ((covar,) if isinstance(covar, str) else tuple(covar))
-    sub = _columns(df, [x, y, *covars], "partial_corr")
+    sub = numeric_columns(df, [x, y, *covars], "partial_corr")
     n, k = len(sub), len(covars)
     if n < k + 3:
         raise ShapeError(
@@ -256,7 +270,7 @@ def u_shape(df: pd.DataFrame, x: str, y: str) -> UShape:
     """
     from scipy import stats
 
-    sub = _columns(df, [x, y], "u_shape")
+    sub = numeric_columns(df, [x, y], "u_shape")
     if len(sub) < 5:
         raise ShapeError(f"u_shape needs at least 5 models, received {len(sub)}.")
     xv, yv = sub[x].to_numpy(), sub[y].to_numpy()

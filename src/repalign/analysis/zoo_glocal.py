@@ -39,7 +39,8 @@ from repalign._io import atomic_write_text
 from repalign._progress import progress
 from repalign.analysis.before_after import before_after, classify_change
 from repalign.analysis.ood import OOD_METHODS, ood_detection
-from repalign.analysis.zoo_study import _alignment_subset, _penultimate, reference_names
+from repalign.analysis.zoo_study import alignment_subset, reference_names
+from repalign.features.extract import penultimate_features
 
 __all__ = ["ZooGLocal", "zoo_glocal", "zoo_ood"]
 
@@ -121,7 +122,7 @@ def zoo_ood(
     frames = []
     for name in progress(_names(names), quiet=quiet, desc="zoo OOD", unit="model"):
         model = load_zoo_model(name, device=device)
-        feats = {s: _penultimate(model, stim.images, device) for s, stim in sets.items()}
+        feats = {s: penultimate_features(model, stim.images, device) for s, stim in sets.items()}
         for method in methods:
             labels = sets["train"].labels if method == "mahalanobis" else None
             for out in [s for s in sets if s not in ("train", "test_in")]:
@@ -182,19 +183,19 @@ def zoo_glocal(
 
     digits = load_stimuli("bundled:digits")
     assert digits.labels is not None
-    objects = _alignment_subset(digits.labels, per_class, seed)
+    objects = alignment_subset(digits.labels, per_class, seed)
     sets, note = _ood_sets()
     transfer = sets["digits_5_9"]
     ref_names = list(reference) if reference is not None else reference_names()
-    ref_sims = {n: rsm(_penultimate(load_zoo_model(n, device=device), digits.images[objects], device), "cosine")
+    ref_sims = {n: rsm(penultimate_features(load_zoo_model(n, device=device), digits.images[objects], device), "cosine")
                 for n in ref_names}
     label = f"robust-model ensemble ({len(ref_names)} zoo models, mean cosine similarity; a stand-in for humans)"
     opts = {**ZOO_GLOCAL_OPTIONS, **dict(options or {})}
     frames = []
     for name in progress(_names(names), quiet=quiet, desc="zoo gLocal", unit="model"):
         model = load_zoo_model(name, device=device)
-        x = _penultimate(model, digits.images[objects], device)
-        feats = {s: _penultimate(model, stim.images, device) for s, stim in sets.items()}
+        x = penultimate_features(model, digits.images[objects], device)
+        feats = {s: penultimate_features(model, stim.images, device) for s, stim in sets.items()}
         ref = np.mean([s for n, s in ref_sims.items() if n != name], axis=0)
         sim = simulate_observer(embedding_from_similarity(ref), triplets, temperature=temperature, seed=seed)
         perm = np.random.default_rng(seed).permutation(triplets)

@@ -48,7 +48,7 @@ from repalign.analysis.report import AlignmentAnalysis, analyze_alignment
 from repalign.data.similarity_matrix import SimilarityMatrix
 from repalign.errors import ConfigError, DataFormatError
 
-__all__ = ["ALIGNMENT_METRICS", "ZooStudy", "reference_names", "zoo_study"]
+__all__ = ["ALIGNMENT_METRICS", "ZooStudy", "alignment_subset", "reference_names", "zoo_study"]
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,21 @@ def reference_names() -> list[str]:
     return sorted(n for n, c in builtin_configs().items() if c.style in ("pgd_l2", "pgd_linf"))
 
 
-def _alignment_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+def alignment_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """The stratified subset of images on which a zoo model's alignment is measured.
+
+    ``per_class`` images of every class, drawn without replacement by a generator seeded with
+    ``seed`` (all of a class's images when it has fewer), so that every zoo analysis compares
+    models on the same images.
+
+    Args:
+        labels: (N,) class labels of the transfer images.
+        per_class: images per class.
+        seed: seed of the draw.
+
+    Returns:
+        (m,) sorted indices into ``labels``.
+    """
     rng = np.random.default_rng(seed)
     picks = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
     return np.sort(np.concatenate(picks))
@@ -132,15 +146,6 @@ def _matrix_reference(reference: SimilarityMatrix | np.ndarray, n: int,
     label = (f"human {reference.kind} matrix ({source}, {n} x {n}; restricted to the "
              f"{len(subset)}-image alignment subset)")
     return reference.matrix[np.ix_(subset, subset)], reference.kind, label
-
-
-def _penultimate(model: Any, images: Any, device: str) -> np.ndarray:
-    from repalign.features.extract import extract_features
-
-    layer = model.meta.get("penultimate")
-    if layer is None:
-        raise ConfigError(f"model {model.spec!r} does not name its penultimate layer in meta.")
-    return extract_features(model, images, [layer], device=device, quiet=True)[layer]
 
 
 def zoo_study(
@@ -191,6 +196,7 @@ def zoo_study(
             or is asymmetric.
     """
     from repalign.data.bundled import digits_split
+    from repalign.features.extract import penultimate_features
     from repalign.models.zoo import load_checkpoint, load_zoo_model, shift_accuracies
     from repalign.similarity import compare, rsm
 
@@ -207,7 +213,7 @@ def zoo_study(
     transfer = digits_split().transfer
     assert transfer.labels is not None
     labels = transfer.labels
-    subset = _alignment_subset(labels, per_class, seed)
+    subset = alignment_subset(labels, per_class, seed)
     human: tuple[np.ndarray, str, str] | None = None
     if isinstance(reference, (SimilarityMatrix, np.ndarray)):
         human = _matrix_reference(reference, len(transfer), subset)
@@ -217,12 +223,12 @@ def zoo_study(
     ref_sims = {}
     for name in ref_names:
         model = load_zoo_model(name, device=device)
-        ref_sims[name] = rsm(_penultimate(model, transfer.images[subset], device), "cosine")
+        ref_sims[name] = rsm(penultimate_features(model, transfer.images[subset], device), "cosine")
     rows, align_rows, fs_rows = [], [], []
     for path in progress(paths, quiet=quiet, desc="zoo study", unit="model"):
         model = load_checkpoint(path, device=device)
         name = path.stem
-        feats = _penultimate(model, transfer.images, device)
+        feats = penultimate_features(model, transfer.images, device)
         if human is not None:
             ref, ref_kind = human[0], human[1]
         else:

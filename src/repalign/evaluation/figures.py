@@ -22,7 +22,7 @@ from repalign._io import atomic_path
 from repalign.errors import ConfigError
 from repalign.metamers.figures import plot_metamers as plot_metamer_grid
 
-__all__ = ["plot_metamer_grid", "plot_scores", "plot_transfer", "save_figure"]
+__all__ = ["metric_rows", "plot_metamer_grid", "plot_scores", "plot_transfer", "save_figure"]
 
 
 def save_figure(fig: Any, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
@@ -38,7 +38,13 @@ def save_figure(fig: Any, path: str | Path, formats: Sequence[str] = ("png", "sv
     return out
 
 
-def _select(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+def metric_rows(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows of an evaluation table (a ``metric`` column) that hold ``metric``.
+
+    Raises:
+        ConfigError: no ``metric`` column, or no row with that metric (the message lists the
+            metrics the table holds).
+    """
     if "metric" not in df.columns:
         raise ConfigError("Expected an evaluation table with a 'metric' column.")
     sub = df[df.metric == metric]
@@ -68,7 +74,7 @@ def plot_scores(df: pd.DataFrame, metric: str = "two_afc", *, hue: str = "regula
     """
     from matplotlib.figure import Figure
 
-    sub = _select(df, metric)
+    sub = metric_rows(df, metric)
     if panel is None:
         panel = next((c for c in ("observer", "distance")
                       if c in sub.columns and sub[c].nunique(dropna=False) > 1), None)
@@ -117,7 +123,7 @@ def plot_transfer(df: pd.DataFrame, metric: str = "accuracy_metamers", *,
     vertically) per ``split`` value (regularizer); values written in the cells."""
     from matplotlib.figure import Figure
 
-    sub = _select(df, metric)
+    sub = metric_rows(df, metric)
     if "observer" not in sub.columns:
         raise ConfigError("plot_transfer needs a table with an 'observer' column (transfer_matrix).")
     splits = list(dict.fromkeys(sub[split])) if split in sub.columns else [None]

@@ -37,7 +37,7 @@ from repalign.evaluation._common import (
     resolve_observers,
     unique_targets,
 )
-from repalign.evaluation.figures import _select, save_figure
+from repalign.evaluation.figures import metric_rows, save_figure
 from repalign.metamers.result import MetamerResult
 
 __all__ = [
@@ -73,7 +73,7 @@ def heatmap_table(df: pd.DataFrame, metric: str = "match_rate", *,
 
     if not 0.0 < level < 1.0:
         raise ConfigError(f"level must be in (0, 1), received {level}.")
-    sub = _select(df, metric)
+    sub = metric_rows(df, metric)
     missing = [c for c in ("observer", "observer_layer", "value", "n") if c not in sub.columns]
     if missing:
         raise ConfigError(f"heatmap_table needs a representation_test table; it lacks {missing}.")

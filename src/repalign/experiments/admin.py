@@ -31,7 +31,7 @@ def admin_html(exp: Experiment, progress: dict[str, Any]) -> str:
     need = progress["target_per_trial"]
     done_items = sum(p["responses"] >= need for p in planned)
     per_person = exp.cfg.design.trials_per_participant
-    to_go = math.ceil(max(0, sum(max(0, need - p["assigned"]) for p in planned)) / per_person)
+    to_go = math.ceil(max(0, sum(max(0, need - p["held"]) for p in planned)) / per_person)
     counts: dict[str, int] = {}
     for p in people:
         counts[p["status"]] = counts.get(p["status"], 0) + 1
@@ -49,7 +49,8 @@ def admin_html(exp: Experiment, progress: dict[str, Any]) -> str:
 <p>{len(people)} participants ({e(', '.join(f'{k}: {v}' for k, v in sorted(counts.items())))});
 {len(progress['response_times'])} responses stored. Planned trials with {need} response(s):
 {done_items} of {len(planned)}; about {to_go} more participant(s) needed to assign every planned
-trial {need} time(s). <a href="/api/export?token={e(token)}">Download all responses (CSV)</a>.</p>
+trial {need} time(s) (answered, or waiting in an active session; people silent for
+{exp.cfg.design.abandoned_after_minutes:g} minutes give theirs up). <a href="/api/export?token={e(token)}">Download all responses (CSV)</a>.</p>
 <img src="/admin/plot.svg?token={e(token)}" alt="responses over time and per planned trial">
 <h2>Participants</h2>
 <table><tr><th>#</th><th>participant id</th><th>status</th><th>responses</th><th>started (UTC)

@@ -77,12 +77,19 @@ class DesignConfig(_Section):
     (odd-one-out only): each new participant gets ``trials_per_participant`` fresh triplets
     proposed from the answers so far (:mod:`repalign.experiments.adaptive`); ``planned_trials``
     and ``participants_per_trial`` then do not apply.
+
+    A planned trial counts as seen by a participant once they answered it, or while it waits in
+    the session of someone still active. A
+    participant who has neither finished nor answered anything for ``abandoned_after_minutes``
+    no longer holds their unanswered trials: these go to the next participants again (answers
+    that come later are still stored).
     """
 
     trials_per_participant: int = Field(default=30, ge=1, le=2000)
     planned_trials: int | None = Field(default=None, ge=1, le=1_000_000)
     participants_per_trial: int = Field(default=1, ge=1, le=10_000)
     adaptive: bool = False
+    abandoned_after_minutes: float = Field(default=120.0, gt=0, le=525_600)
 
     @model_validator(mode="after")
     def _check(self) -> DesignConfig:

@@ -42,6 +42,19 @@ __all__ = ["ApiError", "Experiment"]
 
 log = logging.getLogger(__name__)
 
+#: each planned trial with how many participants have it: answered, or waiting in the session of
+#: someone still active (last seen, started or answered, after the cutoff ``?``)
+_SEEN_SQL = """
+SELECT t.id, t.spec, (
+    SELECT count(*) FROM assignments a JOIN participants p ON p.id = a.participant
+    WHERE a.planned_id = t.id AND a.kind = 'main' AND (
+        EXISTS (SELECT 1 FROM responses r
+                WHERE r.participant = a.participant AND r.trial_index = a.trial_index)
+        OR (p.status = 'active' AND max(p.created_at, coalesce(
+            (SELECT max(r.received_at) FROM responses r WHERE r.participant = p.id), 0)) >= ?)))
+FROM planned_trials t ORDER BY t.id
+"""
+
 
 class ApiError(Exception):
     """A request the experiment refuses: an HTTP status and a message for the client."""
@@ -181,7 +194,8 @@ class Experiment:
             conn.executemany("INSERT INTO planned_trials (id, spec) VALUES (?, ?)",
                              [r[:2] for r in chosen])
         else:
-            rows = conn.execute("SELECT id, spec, n_assigned FROM planned_trials ORDER BY id").fetchall()
+            cutoff = time.time() - 60.0 * self.cfg.design.abandoned_after_minutes
+            rows = conn.execute(_SEEN_SQL, (cutoff,)).fetchall()
             rng = np.random.default_rng([self.cfg.seed, pid, 3])
             order = rng.permutation(len(rows))
             least = sorted(order, key=lambda i: rows[int(i)][2])  # stable: random among ties
@@ -327,6 +341,8 @@ class Experiment:
             "LEFT JOIN assignments a ON a.planned_id = t.id AND a.kind = 'main' "
             "LEFT JOIN responses r ON r.participant = a.participant AND "
             "r.trial_index = a.trial_index GROUP BY t.id ORDER BY t.id")
+        cutoff = time.time() - 60.0 * self.cfg.design.abandoned_after_minutes
+        held = {r[0]: r[2] for r in self.store.read(_SEEN_SQL, (cutoff,))}
         times = [r[0] for r in self.store.read("SELECT received_at FROM responses ORDER BY id")]
         d = self.cfg.design
         return {
@@ -334,7 +350,8 @@ class Experiment:
                 {"id": r[0], "external_id": r[1], "status": r[2], "n_trials": r[3],
                  "created_at": r[4], "finished_at": r[5], "n_responses": r[6], "flags": r[7] or ""}
                 for r in people],
-            "planned": [{"id": r[0], "assigned": r[1], "responses": r[2]} for r in per_item],
+            "planned": [{"id": r[0], "assigned": r[1], "responses": r[2], "held": held[r[0]]}
+                        for r in per_item],
             "response_times": times,
             "target_per_trial": d.participants_per_trial,
         }

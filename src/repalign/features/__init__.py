@@ -8,7 +8,7 @@ Example:
 """
 
 from repalign.features.cache import default_cache_dir, feature_key, load_cached, store_cached
-from repalign.features.extract import extract_features
+from repalign.features.extract import extract_features, penultimate_features
 from repalign.features.io import (
     HDF5FeatureWriter,
     load_feature_ids,
@@ -31,6 +31,7 @@ __all__ = [
     "load_feature_ids",
     "load_features",
     "open_hdf5_features",
+    "penultimate_features",
     "reducer_id",
     "save_features",
     "store_cached",

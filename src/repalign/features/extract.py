@@ -1,4 +1,5 @@
-"""``extract_features``: batched, early-exit, cached feature extraction for any :class:`Model`."""
+"""``extract_features``: batched, early-exit, cached feature extraction for any :class:`Model`;
+``penultimate_features``: the features of the layer a model names as its penultimate."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from repalign.features.reducers import REDUCERS, Reducer, apply_reducer, reducer
 from repalign.features.stream import FolderImages, batches, default_workers
 from repalign.models.model import Model
 
-__all__ = ["extract_features"]
+__all__ = ["extract_features", "penultimate_features"]
 
 log = logging.getLogger(__name__)
 
@@ -288,3 +289,26 @@ def extract_features(
         for layer in todo:
             store_cached(keys[layer], results[layer], cache_dir)
     return {layer: results[layer] for layer in names}
+
+
+def penultimate_features(model: Model, stimuli: Any, device: str | torch.device | None = None
+                         ) -> np.ndarray:
+    """Features of the layer ``model`` names as its penultimate (``model.meta["penultimate"]``).
+
+    Zoo models and DreamSim name it; it is the input of the classifier (or the embedding).
+
+    Args:
+        model: a :class:`~repalign.models.Model` whose meta names ``"penultimate"``.
+        stimuli: anything :func:`extract_features` reads, e.g. (N, C, H, W) images in [0, 1].
+        device: where to run (see :func:`extract_features`).
+
+    Returns:
+        (N, D) float32 features, flattened, in stimulus order.
+
+    Raises:
+        ConfigError: the model does not name its penultimate layer.
+    """
+    layer = model.meta.get("penultimate")
+    if layer is None:
+        raise ConfigError(f"model {model.spec!r} does not name its penultimate layer in meta.")
+    return extract_features(model, stimuli, [layer], device=device, quiet=True)[layer]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import matplotlib
@@ -30,6 +31,8 @@ __all__ = ["build_report"]
 log = logging.getLogger(__name__)
 REPORT_NAME = "report.html"
 FIGURES = "figures"
+#: the report's own figure files in FIGURES (``NN_name.png``); other files there are left alone
+FIGURE_NAME = re.compile(r"\d{2,}_.+\.png")
 
 
 def _overview(data: ReportData) -> Section:
@@ -80,6 +83,10 @@ def _config_table(config: dict) -> object:
 def build_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
     """Write ``report.html`` (and ``figures/*.png``) for a study run directory.
 
+    ``figures/`` holds exactly this build's figures as ``NN_name.png``: figure files of an
+    earlier build that this one did not write (their numbering moved when sections changed)
+    are removed; other files in the folder are left alone.
+
     Args:
         run_dir: a directory written by :func:`repalign.run_study`.
         out: the HTML file (default ``RUN_DIR/report.html``).
@@ -105,12 +112,17 @@ def build_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
     title = f"repalign study: {data.run['config'].get('name', 'study')}"
     page = render_page(title, sections, subtitle=f"Run directory: {run_dir.resolve().name}")
     figdir = run_dir / FIGURES
-    n = 0
+    written: set[str] = set()
     for sec in sections:
         for block in sec.blocks:
             if isinstance(block, Figure):
-                n += 1
-                atomic_write_bytes(figdir / f"{n:02d}_{block.name}.png", block.png)
+                name = f"{len(written) + 1:02d}_{block.name}.png"
+                atomic_write_bytes(figdir / name, block.png)
+                written.add(name)
+    for stale in figdir.glob("*.png"):
+        if FIGURE_NAME.fullmatch(stale.name) and stale.name not in written:  # an earlier build's figure whose number or name moved
+            stale.unlink()
+    n = len(written)
     target = Path(out) if out is not None else run_dir / REPORT_NAME
     atomic_write_text(target, page)
     log.info("report: %d section(s), %d figure(s) -> %s", len(sections), n, target)

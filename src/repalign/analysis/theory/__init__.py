@@ -32,6 +32,7 @@ from repalign._io import atomic_write_text
 from repalign.analysis.theory.channel import capacity, query_bound, shift_sensitivity
 from repalign.analysis.theory.game import GameOutcome, all_pairs, localise, triplet_codes
 from repalign.analysis.theory.synthetic import (
+    DEFAULT_EPS,
     game_instance,
     simulate_lemma,
     simulate_queries,
@@ -62,8 +63,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: the eps grid of the default simulation
-DEFAULT_EPS: tuple[float, ...] = tuple(float(e) for e in np.round(np.linspace(0, 1, 21), 3))
 _PARTS = ("queries", "lemma", "shift", "zoo_pairs", "zoo_shift")
 
 

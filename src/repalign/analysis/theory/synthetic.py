@@ -32,11 +32,14 @@ from repalign.analysis.theory.channel import capacity, query_bound, shift_sensit
 from repalign.analysis.theory.game import GameOutcome, localise, triplet_codes
 from repalign.errors import ConfigError
 
-__all__ = ["game_instance", "simulate_lemma", "simulate_queries", "simulate_shift"]
+__all__ = ["DEFAULT_EPS", "game_instance", "simulate_lemma", "simulate_queries", "simulate_shift"]
 
 log = logging.getLogger(__name__)
 
 _MAX_DRAWS = 200
+
+#: the eps grid of the default simulation: 0 to 1 in steps of 0.05
+DEFAULT_EPS: tuple[float, ...] = tuple(float(e) for e in np.round(np.linspace(0, 1, 21), 3))
 
 
 def game_instance(n: int, d: int, n_candidates: int | None = None, seed: int = 0
@@ -90,7 +93,7 @@ def _summary(eps: float, student: str, out: GameOutcome, n: int, d: int, m: int)
 
 
 def simulate_queries(
-    eps: Sequence[float] = tuple(np.round(np.linspace(0.0, 1.0, 21), 3)),
+    eps: Sequence[float] = DEFAULT_EPS,
     *,
     n: int = 16,
     d: int = 2,
@@ -164,7 +167,7 @@ def simulate_lemma(
 
 
 def simulate_shift(
-    eps: Sequence[float] = tuple(np.round(np.linspace(0.0, 1.0, 21), 3)),
+    eps: Sequence[float] = DEFAULT_EPS,
     *,
     n: int = 30,
     k: int = 5,

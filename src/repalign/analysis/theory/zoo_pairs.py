@@ -48,10 +48,10 @@ def _models(teacher: str, students: Sequence[str] | None) -> list[str]:
 
 
 def _features(name: str, images: torch.Tensor, device: str) -> np.ndarray:
-    from repalign.analysis.zoo_study import _penultimate
+    from repalign.features.extract import penultimate_features
     from repalign.models.zoo import load_zoo_model
 
-    return _penultimate(load_zoo_model(name, device=device), images, device).astype(np.float64)
+    return penultimate_features(load_zoo_model(name, device=device), images, device).astype(np.float64)
 
 
 def simulate_zoo_pairs(
