@@ -7,7 +7,8 @@ loop and with thingsvision 2.7.3 (in its own virtual environment).
 2. One random-init torchvision ResNet-50 is saved to a file; every configuration loads it.
 3. Configurations, each in a fresh process with one torch thread, in turn for ``--repeats``
    rounds; the time covers building the model, reading the weights, decoding every file, the
-   forwards to ``fc`` and writing the ``.npy`` file (imports excluded):
+   forwards to ``fc`` and writing the ``.npy`` file (starting Python and the imports are not
+   timed in any configuration; their CPU seconds are reported as ``startup_s``):
 
    - ``bare``: a plain loop: decode a batch with PIL, normalise, ``torch.no_grad()`` forward,
      copy to numpy; one process, nothing overlapped.
@@ -25,8 +26,9 @@ loop and with thingsvision 2.7.3 (in its own virtual environment).
    Every configuration's features are compared with the bare loop's (they must agree).
    Each configuration runs on two folder sizes (``--sizes``, default 32 and 96 images): the
    difference gives the cost per image with fixed costs (model build, hashing, compilation)
-   cancelled, and a projection to 2,000 images. On a busy 2-core CPU, 2,000 images x 6
-   configurations do not fit in a bounded run; pass ``--sizes 1000 2000`` where they do.
+   cancelled, and a projection to 2,000 images. The defaults are a quick check; the recorded
+   run (``benchmarks/results/extract_scale.md``) times the whole 2,000-image folder
+   (``--sizes 64 2000``, five configurations: about 40 minutes on a shared 2-core CPU).
 Usage: ``python benchmarks/extract_scale.py --tv-python TV_VENV/bin/python [--sizes 32 96]``.
 """
 
