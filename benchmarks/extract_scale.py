@@ -270,7 +270,9 @@ def main() -> None:
     rec: dict[str, Any] = {"loadavg_start": [round(v, 2) for v in os.getloadavg()],
                            "n_images": args.n_images, "sizes": [n1, n2],
                            "batch_size": args.batch_size, "repeats": args.repeats,
-                           "command": "python benchmarks/extract_scale.py " + " ".join(sys.argv[1:])}
+                           "command": "python benchmarks/extract_scale.py " + " ".join(
+                               "TV_VENV/bin/python" if prev == "--tv-python" else a  # no machine path
+                               for prev, a in zip(["", *sys.argv[1:-1]], sys.argv[1:], strict=True))}
     with tempfile.TemporaryDirectory(prefix="repalign_extract_scale_") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
