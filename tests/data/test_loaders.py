@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from sklearn.datasets import load_digits as sk_load_digits
 from repalign.data import DigitsSplit, Stimuli, digits_split, load_stimuli
 from repalign.data.bundled import PHOTO_FILES
 from repalign.data.transforms import LUMA_WEIGHTS, convert_channels, crop_resize
-from repalign.errors import ConfigError, DataFormatError, UnknownNameError
+from repalign.errors import ConfigError, DataFormatError, MissingDependencyError, UnknownNameError
 
 
 # -- bundled -----------------------------------------------------------------------------------
@@ -44,7 +45,13 @@ def test_digits_upsampling_preserves_block_means_and_channels() -> None:
     np.testing.assert_allclose(stim.images[:, 0].mean((1, 2)).numpy(), ref.mean((1, 2)), atol=0.02)
 
 
-def test_photos_shape_ids_and_range() -> None:
+@pytest.fixture
+def photos_extra() -> None:
+    """Skips a test of bundled:photos where scikit-image (the photos extra) is not installed."""
+    pytest.importorskip("skimage.data", reason="the photos extra (scikit-image) is not installed")
+
+
+def test_photos_shape_ids_and_range(photos_extra) -> None:
     stim = load_stimuli("bundled:photos")
     assert stim.shape == (len(PHOTO_FILES), 3, 64, 64)
     assert stim.ids == tuple(f"photos/{pid}" for _, _, pid in PHOTO_FILES)
@@ -53,7 +60,7 @@ def test_photos_shape_ids_and_range() -> None:
     assert float(stim.images.std()) > 0.1  # real photographs, not blank
 
 
-def test_photos_size_and_grey_conversion() -> None:
+def test_photos_size_and_grey_conversion(photos_extra) -> None:
     rgb = load_stimuli("bundled:photos", size=(24, 40))
     grey = load_stimuli("bundled:photos", size=(24, 40), channels=1)
     assert rgb.shape == (len(PHOTO_FILES), 3, 24, 40) and grey.shape[1] == 1
@@ -61,7 +68,7 @@ def test_photos_size_and_grey_conversion() -> None:
     torch.testing.assert_close(grey.images[:, 0], expected, atol=1e-6, rtol=0)
 
 
-def test_photo_centre_crop_matches_pil(tmp_path: Path) -> None:
+def test_photo_centre_crop_matches_pil(photos_extra, tmp_path: Path) -> None:
     # the cat photo (451 x 300, wide): centre-cropped square vs PIL's crop of the same box
     import skimage.data
 
@@ -73,6 +80,12 @@ def test_photo_centre_crop_matches_pil(tmp_path: Path) -> None:
     stim = load_stimuli("bundled:photos", size=h)  # no resampling at the native height
     cat = stim.images[stim.ids.index("photos/cat")].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(cat, ref, atol=1e-6)
+
+
+def test_photos_without_scikit_image_name_the_extra(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "skimage.data", None)  # import raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'repalign\[photos\]'"):
+        load_stimuli("bundled:photos")
 
 
 def test_unknown_bundled_set_lists_valid_names() -> None:

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from scipy import ndimage
 
-from repalign.data import load_stimuli
+from repalign._hashing import hash_array
+from repalign.data import load_stimuli, shifted
 from repalign.data.bundled import digits_split, load_digits
 from repalign.data.shifted import (
+    DISK2,
     RENDITIONS,
     _rendered,
+    digit_skeletons,
     load_digits_shifted,
     render,
     rendition_of,
     shifted_digits_test,
+    write_digit_skeletons,
 )
-from repalign.errors import ConfigError, UnknownNameError
+from repalign.errors import ConfigError, DataFormatError, MissingDependencyError, UnknownNameError
+
+# the thin pen of the 1,797 digits as scikit-image drew it at load time before its skeletons
+# shipped: the hash of the (1797, 32, 32) bool images and their number of stroke pixels
+THIN_SHA256 = "73fa3e18db525a0d3e4163574888f54ad5a2d802f0c1e73f663b28b1eb4fb8d1"
+THIN_PIXELS = 253_165
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +61,7 @@ def test_renditions_are_what_they_say(base: np.ndarray) -> None:
     assert not np.any(outline.astype(bool) & ~mask)  # contour lies on the stroke
     interior = ndimage.binary_erosion(mask, structure=np.ones((1, 3, 3), bool))
     assert not np.any(outline.astype(bool) & interior)  # and never inside it
-    thin = render(base, "thin").astype(bool)
+    thin = load_digits_shifted(renditions=["thin"]).images[:, 0].numpy().astype(bool)
     assert thin.sum() < mask.sum()  # a thinner pen than the original stroke
     thick = render(base, "thick")
     assert np.all(thick >= base - 1e-7) and thick.sum() > 1.2 * base.sum()
@@ -98,3 +110,55 @@ def test_bad_input_is_named() -> None:
         load_digits_shifted(renditions=[])
     with pytest.raises(ConfigError, match="digits_shifted/<rendition>/<index>"):
         rendition_of(["digits/0001"])
+
+
+def test_thin_pen_of_the_digits_is_unchanged_and_needs_no_scikit_image(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "skimage.morphology", None)  # import raises ImportError
+    _rendered.cache_clear()
+    digit_skeletons.cache_clear()
+    try:
+        thin = load_digits_shifted(renditions=["thin"]).images[:, 0].numpy()
+    finally:
+        _rendered.cache_clear()
+    assert set(np.unique(thin)) == {0.0, 1.0}
+    assert hash_array(thin.astype(bool)) == THIN_SHA256 and int(thin.sum()) == THIN_PIXELS
+    # other images than the bundled digits need scikit-image, and say which extra installs it
+    with pytest.raises(MissingDependencyError, match=r"pip install 'repalign\[photos\]'"):
+        render(np.zeros((1, 8, 8), np.float32), "thin")
+
+
+def test_shipped_skeletons_are_scikit_image_skeletons(base: np.ndarray, tmp_path: Path) -> None:
+    morphology = pytest.importorskip("skimage.morphology", reason="the photos extra is not installed")
+    masks = base > 0.5
+    ref = np.stack([morphology.skeletonize(m) for m in masks])
+    shipped = digit_skeletons()
+    assert shipped.shape == (1797, 32, 32) and shipped.dtype == bool
+    np.testing.assert_array_equal(shipped, ref)
+    # the pen drawn from them is the pen drawn by scikit-image at load time
+    np.testing.assert_array_equal(_rendered("thin"), render(base, "thin"))
+    # and the file regenerates to the same skeletons
+    again = write_digit_skeletons(tmp_path / "s.npz")
+    with np.load(again) as f:
+        np.testing.assert_array_equal(np.unpackbits(f["packed"], axis=-1).astype(bool), ref)
+
+
+def test_thick_footprint_is_scikit_image_disk() -> None:
+    morphology = pytest.importorskip("skimage.morphology", reason="the photos extra is not installed")
+    assert DISK2.dtype == bool
+    np.testing.assert_array_equal(DISK2, morphology.disk(2).astype(bool))
+
+
+def test_stale_or_missing_skeletons_file_is_named(tmp_path: Path, monkeypatch) -> None:
+    stale = tmp_path / "stale.npz"
+    packed = np.packbits(digit_skeletons(), axis=-1)
+    np.savez_compressed(stale, packed=packed, shape=np.array([1797, 32, 32]),
+                        masks_sha256=np.array("0" * 64))
+    monkeypatch.setattr(shifted, "SKELETONS_FILE", stale)
+    digit_skeletons.cache_clear()
+    with pytest.raises(DataFormatError, match="computed from other masks"):
+        digit_skeletons()
+    monkeypatch.setattr(shifted, "SKELETONS_FILE", tmp_path / "absent.npz")
+    with pytest.raises(DataFormatError, match="missing from the installed package"):
+        digit_skeletons()
+    monkeypatch.undo()
+    digit_skeletons.cache_clear()

@@ -135,6 +135,30 @@ def test_vice_pruning_counts_objects_after_fdr_and_convergence_rule():
     assert not converged([0, 0, 0], 3) and not converged([4, 4], 3)
 
 
+def _bh_rejections(p: np.ndarray, alpha: float) -> int:
+    """How many p-values Benjamini-Hochberg's step-up rule rejects, from the sorted values."""
+    m = len(p)
+    passing = [i for i, v in enumerate(sorted(p), start=1) if v <= i / m * alpha]
+    return max(passing, default=0)
+
+
+def test_vice_pruning_is_benjamini_hochberg_per_dimension():
+    rng = np.random.default_rng(3)
+    n, d = 40, 12
+    loc = rng.normal(0.0, 1.5, (n, d)) + np.linspace(-1, 3, d)
+    scale = rng.uniform(0.2, 1.0, (n, d))
+    pvals = stats.norm.cdf(0.0, loc=loc, scale=scale)
+    counts = [_bh_rejections(pvals[:, j], 0.05) for j in range(d)]
+    assert 0 < min(counts) < max(counts) < n  # the rule matters: neither none nor all
+    for k in (0, 5, 20):
+        expected = [j for j in range(d) if counts[j] > k]
+        assert important_dimensions(loc, scale, k=k, alpha=0.05).tolist() == expected
+    multitest = pytest.importorskip("statsmodels.stats.multitest",
+                                    reason="statsmodels (the dev extra) is the reference")
+    assert counts == [int(multitest.multipletests(pvals[:, j], alpha=0.05, method="fdr_bh")[0].sum())
+                      for j in range(d)]
+
+
 @pytest.mark.parametrize("prior", ["gaussian", "laplace"])
 def test_hand_written_vice_gradient_equals_autograd_of_the_objective(prior):
     gen = torch.Generator().manual_seed(0)

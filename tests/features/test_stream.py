@@ -14,10 +14,15 @@ from repalign.features.stream import FolderImages
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
+    from sklearn.datasets import load_sample_images
+
     root = tmp_path_factory.mktemp("imgs")
-    photos = ra.load_stimuli("bundled:photos", size=32).images
-    for i, img in enumerate(photos):
-        arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    # eight 32x32 tiles of scikit-learn's two photographs (a palace, a flower), resized to 64x64
+    tiles = []
+    for photo in load_sample_images().images:
+        small = np.asarray(Image.fromarray(photo).resize((64, 64), Image.BILINEAR))
+        tiles += [small[i:i + 32, j:j + 32] for i in (0, 32) for j in (0, 32)]
+    for i, arr in enumerate(tiles):
         Image.fromarray(arr).save(root / f"p{i:02d}.png")
         Image.fromarray(arr).convert("L").save(root / f"q{i:02d}.png")  # grey files too
     return root
@@ -84,3 +89,26 @@ def test_stream_errors(folder, net, tmp_path):
     (mixed / "b.png").write_bytes(b"not an image")
     with pytest.raises(DataFormatError, match=r"b\.png: not a readable image"):
         ra.extract_features(net, mixed, ["fc"], quiet=True, num_workers=0)
+
+
+def test_the_layer_call_probe_runs_only_where_early_exit_needs_it():
+    x = torch.rand(7, 3, 32, 32)
+    models, sizes = [], []
+    for _ in range(2):
+        torch.manual_seed(0)
+        m = ra.create_model("torchvision:resnet18", pretrained=False, device="cpu", image_size=32)
+        m.network.register_forward_pre_hook(lambda _m, a: sizes.append(a[0].shape[0]))
+        models.append(m)
+    with torch.no_grad():
+        want = models[0](x).numpy()
+    sizes.clear()
+    got = ra.extract_features(models[0], x, ["fc"], batch_size=3, quiet=True)
+    assert sizes == [3, 3, 1]  # fc ends the network: its calls are counted in the first batch
+    np.testing.assert_allclose(got["fc"], want, rtol=1e-5, atol=1e-5)
+    sizes.clear()
+    shallow = ra.extract_features(models[1], x, ["layer2"], batch_size=3, quiet=True)
+    assert sizes == [1, 3, 3, 1]  # a one-image probe first, then early exit at layer2
+    sizes.clear()
+    again = ra.extract_features(models[0], x, ["layer2"], batch_size=3, quiet=True)
+    assert sizes == [3, 3, 1]  # counts known from the fc run: no probe
+    np.testing.assert_array_equal(again["layer2"], shallow["layer2"])

@@ -4,7 +4,8 @@
   upsampled (bilinear) to 32x32 by default; labels 0-9; ids ``digits/0000`` ... ``digits/1796``.
 - ``photos``: the natural RGB photographs stored inside scikit-image and scikit-learn (astronaut,
   cat, coffee, rocket, motorcycle, Hubble deep field, China palace, flower), centre-cropped to a
-  square and resized to 64x64 by default; ids ``photos/<name>``; no labels.
+  square and resized to 64x64 by default; ids ``photos/<name>``; no labels. Six of the eight are
+  files of scikit-image, which is not a core dependency: the ``photos`` extra installs it.
 - ``digits_shifted``: the same digits re-drawn in six renditions the model zoo never trained on
   (inverted contrast, outlines, thin and thick pens, striped and textured); see
   :mod:`repalign.data.shifted`.
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from repalign._deps import require
 from repalign._registry import unknown_name_message
 from repalign.data.stimuli import Stimuli
 from repalign.data.transforms import as_size, crop_resize
@@ -109,9 +111,9 @@ def load_digits(size: int | tuple[int, int] | None = None) -> Stimuli:
 
 def _package_data_dir(package: str) -> Path:
     if package == "skimage":
-        import skimage.data
-
-        return Path(skimage.data.__file__).parent
+        data = require("skimage.data", "photos",
+                       purpose="bundled:photos (six of its eight photographs are scikit-image's)")
+        return Path(str(data.__file__)).parent
     import sklearn.datasets
 
     return Path(sklearn.datasets.__file__).parent / "images"
@@ -123,6 +125,10 @@ def load_photos(size: int | tuple[int, int] | None = None) -> Stimuli:
     Each photo is centre-cropped to the aspect ratio of ``size`` (square by default) and resized
     (antialiased bilinear) to 64x64 by default. A photo missing from the installed package is left
     out with a warning naming it; none found raises :class:`DataFormatError`.
+
+    Raises:
+        MissingDependencyError: scikit-image is not installed (``pip install 'repalign[photos]'``);
+            the set is never returned with only scikit-learn's two photos.
 
     Example:
         >>> load_photos(32).shape

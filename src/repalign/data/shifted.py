@@ -6,16 +6,21 @@ cartoons and sketches, so that accuracy on it measures robustness to a domain sh
 
 - ``inverted``: contrast inverted (dark strokes on a white background), ``1 - x``;
 - ``outline``: only the contour of the stroke (the stroke mask minus its 3x3 erosion);
-- ``thin``: a pen of constant width: the stroke mask (``x > 0.5``) skeletonised, then dilated by
-  a 3x3 cross;
-- ``thick``: strokes thickened by a grey dilation with a radius-2 disk;
+- ``thin``: a pen of constant width: the stroke mask (``x > 0.5``) skeletonised (scikit-image's
+  ``skeletonize``), then dilated by a 3x3 cross;
+- ``thick``: strokes thickened by a grey dilation with a radius-2 disk (``y^2 + x^2 <= 4``, the
+  footprint of scikit-image's ``disk(2)``);
 - ``striped``: the stroke filled with a diagonal texture (3-pixel bands on, 3 off);
 - ``textured``: the digit drawn over a smooth random texture (Gaussian-filtered uniform noise,
   sigma 1.5, scaled to [0, 0.6]; the image is ``max(x, texture)``), one texture per digit, fixed
   by the digit's index, so the set is the same on every load.
 
-Everything is computed at load time from the 32x32 digits with SciPy and scikit-image (no file
-ships). Ids are ``digits_shifted/<rendition>/<index>`` with ``<index>`` the digit's index in
+Everything is computed at load time from the 32x32 digits with NumPy and SciPy, except the
+skeletons of the ``thin`` pen: those of the 1,797 bundled digits were computed once with
+scikit-image and ship with the package (``digits_thin_skeletons.npz``, bit-packed, checked
+against the digits' masks when read; :func:`write_digit_skeletons` regenerates it), so the set
+needs no optional package. :func:`render` of ``thin`` on other images skeletonises them with
+scikit-image (the ``photos`` extra). Ids are ``digits_shifted/<rendition>/<index>`` with ``<index>`` the digit's index in
 ``bundled:digits`` (``digits/<index>``), so each rendition maps back to its source image. The
 order is rendition-major (every digit in the first rendition, then the next).
 
@@ -33,22 +38,39 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from repalign._deps import require
+from repalign._hashing import hash_array
 from repalign._registry import unknown_name_message
 from repalign.data.stimuli import Stimuli
 from repalign.data.transforms import as_size, crop_resize
-from repalign.errors import ConfigError, UnknownNameError
+from repalign.errors import ConfigError, DataFormatError, UnknownNameError
 
-__all__ = ["RENDITIONS", "load_digits_shifted", "render", "rendition_of", "shifted_digits_test"]
+__all__ = [
+    "DISK2",
+    "RENDITIONS",
+    "SKELETONS_FILE",
+    "digit_skeletons",
+    "load_digits_shifted",
+    "render",
+    "rendition_of",
+    "shifted_digits_test",
+    "write_digit_skeletons",
+]
 
 #: the renditions, in the order the set stores them
 RENDITIONS: tuple[str, ...] = ("inverted", "outline", "thin", "thick", "striped", "textured")
 _BASE_SIZE = 32
 _TEXTURE_SEED = 20_000
 _MASK_LEVEL = 0.5
+#: the radius-2 disk of the ``thick`` pen, (5, 5) bool: ``y^2 + x^2 <= 4``
+DISK2: np.ndarray = np.add.outer(np.arange(-2, 3) ** 2, np.arange(-2, 3) ** 2) <= 4
+#: the skeletons of the bundled digits' stroke masks at 32x32, shipped with the package
+SKELETONS_FILE = Path(__file__).with_name("digits_thin_skeletons.npz")
 
 
 def _mask(x: np.ndarray) -> np.ndarray:
@@ -63,20 +85,29 @@ def _outline(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     return (mask & ~inner).astype(np.float32)
 
 
-def _thin(x: np.ndarray, index: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
-    from skimage.morphology import skeletonize
+def _skeletonize(masks: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool masks -> their (N, H, W) bool skeletons, with scikit-image."""
+    morphology = require("skimage.morphology", "photos",
+                         purpose="the thin pen on images other than the bundled digits")
+    return np.stack([morphology.skeletonize(m) for m in masks]).astype(bool)
 
-    skel = np.stack([skeletonize(m) for m in _mask(x)])
+
+def _pen(skeletons: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool skeletons dilated by a 3x3 cross: the thin pen, (N, H, W) float32."""
+    from scipy import ndimage
+
     cross = ndimage.generate_binary_structure(2, 1)[None]
-    return ndimage.binary_dilation(skel, structure=cross).astype(np.float32)
+    return ndimage.binary_dilation(skeletons, structure=cross).astype(np.float32)
+
+
+def _thin(x: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return _pen(_skeletonize(_mask(x)))
 
 
 def _thick(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     from scipy import ndimage
-    from skimage.morphology import disk
 
-    return ndimage.grey_dilation(x, footprint=disk(2)[None].astype(bool))
+    return ndimage.grey_dilation(x, footprint=DISK2[None])
 
 
 def _striped(x: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -143,13 +174,86 @@ def render(images: np.ndarray, rendition: str, index: np.ndarray | None = None) 
     return np.clip(out, 0.0, 1.0)
 
 
-@functools.lru_cache(maxsize=len(RENDITIONS))
-def _rendered(rendition: str) -> np.ndarray:
-    """Every digit at 32x32 in one rendition, read-only (1797, 32, 32) float32 (once per process)."""
+def _digit_masks() -> np.ndarray:
+    """The stroke masks of the 1,797 bundled digits at 32x32, (1797, 32, 32) bool."""
     from repalign.data.bundled import load_digits
 
-    base = load_digits(_BASE_SIZE).images[:, 0].numpy()
-    out = render(base, rendition)
+    return _mask(load_digits(_BASE_SIZE).images[:, 0].numpy())
+
+
+@functools.lru_cache(maxsize=1)
+def digit_skeletons() -> np.ndarray:
+    """The shipped skeletons of the bundled digits' stroke masks, read-only (1797, 32, 32) bool.
+
+    They equal scikit-image's ``skeletonize`` of each mask (a test recomputes them). The file
+    records a hash of the masks it was computed from, checked here, so that a change in the
+    digits or in their resizing cannot pair a digit with a stale skeleton.
+
+    Raises:
+        DataFormatError: the file is missing, or the digits' masks differ from those it was
+            computed from (regenerate it with :func:`write_digit_skeletons`).
+    """
+    if not SKELETONS_FILE.is_file():
+        raise DataFormatError(
+            f"the bundled digits' skeletons ({SKELETONS_FILE.name}) are missing from the "
+            "installed package; reinstall repalign."
+        )
+    with np.load(SKELETONS_FILE) as f:
+        packed, masks_hash = f["packed"], str(f["masks_sha256"])
+        shape = tuple(int(n) for n in f["shape"])
+    masks = _digit_masks()
+    if shape != masks.shape or masks_hash != hash_array(masks):
+        raise DataFormatError(
+            f"{SKELETONS_FILE.name} was computed from other masks (shape {shape}) than the "
+            f"installed scikit-learn digits give (shape {masks.shape}); regenerate it with "
+            "repalign.data.shifted.write_digit_skeletons()."
+        )
+    skeletons = np.unpackbits(packed, axis=-1, count=shape[-1]).astype(bool)
+    skeletons.flags.writeable = False
+    return skeletons
+
+
+def write_digit_skeletons(path: str | Path = SKELETONS_FILE) -> Path:
+    """Skeletonise the bundled digits' masks with scikit-image and write the shipped file.
+
+    The file (about 30 KB) holds ``packed``, (1797, 32, 4) uint8 (``np.packbits`` along the
+    width), ``shape`` and ``masks_sha256`` (the hash of the masks, checked by
+    :func:`digit_skeletons`). Regenerate it with
+    ``python -c "from repalign.data.shifted import write_digit_skeletons as w; w()"`` when the
+    digits' masks change.
+
+    Args:
+        path: where to write (default: the file inside the package, :data:`SKELETONS_FILE`).
+
+    Returns:
+        The path written.
+
+    Raises:
+        MissingDependencyError: scikit-image (the ``photos`` extra) is not installed.
+    """
+    masks = _digit_masks()
+    skeletons = _skeletonize(masks)
+    out = Path(path)
+    with out.open("wb") as f:
+        np.savez_compressed(f, packed=np.packbits(skeletons, axis=-1),
+                            shape=np.array(skeletons.shape), masks_sha256=np.array(hash_array(masks)))
+    digit_skeletons.cache_clear()
+    return out
+
+
+@functools.lru_cache(maxsize=len(RENDITIONS))
+def _rendered(rendition: str) -> np.ndarray:
+    """Every digit at 32x32 in one rendition, read-only (1797, 32, 32) float32 (once per process).
+
+    The ``thin`` pen is drawn from the shipped skeletons (:func:`digit_skeletons`), every other
+    rendition by :func:`render`.
+    """
+    from repalign.data.bundled import load_digits
+
+    if rendition == "thin":
+        out = _pen(digit_skeletons())
+    else:
+        out = render(load_digits(_BASE_SIZE).images[:, 0].numpy(), rendition)
     out.flags.writeable = False
     return out
 
