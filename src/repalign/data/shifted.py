@@ -82,7 +82,8 @@ def _outline(x: np.ndarray, index: np.ndarray) -> np.ndarray:
 
     mask = _mask(x)
     inner = ndimage.binary_erosion(mask, structure=np.ones((1, 3, 3), bool))
-    return (mask & ~inner).astype(np.float32)
+    outline: np.ndarray = (mask & ~inner).astype(np.float32)
+    return outline
 
 
 def _skeletonize(masks: np.ndarray) -> np.ndarray:
@@ -97,7 +98,8 @@ def _pen(skeletons: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     cross = ndimage.generate_binary_structure(2, 1)[None]
-    return ndimage.binary_dilation(skeletons, structure=cross).astype(np.float32)
+    pen: np.ndarray = ndimage.binary_dilation(skeletons, structure=cross).astype(np.float32)
+    return pen
 
 
 def _thin(x: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -107,14 +109,16 @@ def _thin(x: np.ndarray, index: np.ndarray) -> np.ndarray:
 def _thick(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
-    return ndimage.grey_dilation(x, footprint=DISK2[None])
+    thick: np.ndarray = ndimage.grey_dilation(x, footprint=DISK2[None])
+    return thick
 
 
 def _striped(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     h, w = x.shape[-2:]
     ii, jj = np.indices((h, w))
     bands = (((ii + jj) // 3) % 2 == 0).astype(np.float32)
-    return x * bands
+    striped: np.ndarray = x * bands
+    return striped
 
 
 def _textured(x: np.ndarray, index: np.ndarray) -> np.ndarray:
