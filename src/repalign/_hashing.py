@@ -1,9 +1,17 @@
-"""Content hashes used as cache keys: arrays, tensors, state dicts, JSON-able parameters."""
+"""Content hashes used as cache keys: arrays, tensors, state dicts, JSON-able parameters, files.
+
+A file's sha256 is remembered on disk by the file's identity (resolved path, size, modification
+time in ns, inode), so that loading the same checkpoint again does not read it twice: see
+:func:`file_sha256`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["hash_array", "hash_file", "hash_params", "hash_state_dict"]
+__all__ = ["file_identity", "file_sha256", "hash_array", "hash_file", "hash_params", "hash_state_dict"]
+
+log = logging.getLogger(__name__)
+
+_SETTLE_NS = 2_000_000_000  # a file modified less than this before hashing is not remembered
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _update_with_array(h: Any, arr: np.ndarray) -> None:
@@ -57,6 +70,45 @@ def hash_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def file_identity(path: str | Path) -> dict[str, Any]:
+    """What identifies a file's bytes without reading them: resolved path, size, modification
+    time (ns) and inode. Rewriting or replacing the file changes at least one of them."""
+    path = Path(path).resolve()
+    st = path.stat()
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+
+
+def file_sha256(path: str | Path, cache_dir: str | Path | None = None) -> str:
+    """sha256 of a file's bytes (:func:`hash_file`), remembered by :func:`file_identity`.
+
+    The digest is kept in ``<cache_dir>/digests/`` (default ``$REPALIGN_CACHE`` or
+    ``~/.cache/repalign``) and reused while the file keeps its path, size, modification time and
+    inode. A file modified in the 2 s before it was hashed is not remembered (a rewrite within the
+    file system's timestamp resolution could otherwise keep its identity); an unwritable cache
+    folder only means the file is hashed every time.
+    """
+    from repalign._io import atomic_write_text, default_cache_dir
+
+    ident = file_identity(path)
+    key = hash_params({"kind": "file_sha256", **ident})
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    entry = root / "digests" / key[:2] / key
+    try:
+        known = entry.read_text().strip()
+        if _HEX64.fullmatch(known):
+            return known
+    except OSError:
+        pass
+    started = time.time_ns()
+    digest = hash_file(ident["path"])
+    if started - ident["mtime_ns"] > _SETTLE_NS and file_identity(path) == ident:
+        try:
+            atomic_write_text(entry, digest)
+        except OSError as exc:
+            log.debug("file digest not remembered in %s: %s", entry, exc)
+    return digest
 
 
 def hash_params(params: Any) -> str:

@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temporary file in the same folder, then ``os.replace``."""
+"""Atomic file writes (a temporary file in the same folder, then ``os.replace``) and the cache
+folder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "default_cache_dir"]
 
 
 def _umask() -> int:
@@ -63,3 +64,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def default_cache_dir() -> Path:
+    """``$REPALIGN_CACHE`` if set, else ``~/.cache/repalign`` (read at call time)."""
+    env = os.environ.get("REPALIGN_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "repalign"

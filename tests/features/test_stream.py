@@ -89,3 +89,26 @@ def test_stream_errors(folder, net, tmp_path):
     (mixed / "b.png").write_bytes(b"not an image")
     with pytest.raises(DataFormatError, match=r"b\.png: not a readable image"):
         ra.extract_features(net, mixed, ["fc"], quiet=True, num_workers=0)
+
+
+def test_the_layer_call_probe_runs_only_where_early_exit_needs_it():
+    x = torch.rand(7, 3, 32, 32)
+    models, sizes = [], []
+    for _ in range(2):
+        torch.manual_seed(0)
+        m = ra.create_model("torchvision:resnet18", pretrained=False, device="cpu", image_size=32)
+        m.network.register_forward_pre_hook(lambda _m, a: sizes.append(a[0].shape[0]))
+        models.append(m)
+    with torch.no_grad():
+        want = models[0](x).numpy()
+    sizes.clear()
+    got = ra.extract_features(models[0], x, ["fc"], batch_size=3, quiet=True)
+    assert sizes == [3, 3, 1]  # fc ends the network: its calls are counted in the first batch
+    np.testing.assert_allclose(got["fc"], want, rtol=1e-5, atol=1e-5)
+    sizes.clear()
+    shallow = ra.extract_features(models[1], x, ["layer2"], batch_size=3, quiet=True)
+    assert sizes == [1, 3, 3, 1]  # a one-image probe first, then early exit at layer2
+    sizes.clear()
+    again = ra.extract_features(models[0], x, ["layer2"], batch_size=3, quiet=True)
+    assert sizes == [3, 3, 1]  # counts known from the fc run: no probe
+    np.testing.assert_array_equal(again["layer2"], shallow["layer2"])

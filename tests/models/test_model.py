@@ -20,6 +20,19 @@ class Counting(nn.Module):
         return self.inner(x)
 
 
+class Twice(nn.Module):
+    """``relu`` runs twice per forward: before ``a`` and after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+        self.relu = nn.ReLU()
+        self.b = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.b(self.relu(self.a(self.relu(x))))
+
+
 def _no_hooks(module: nn.Module) -> bool:
     return all(not m._forward_hooks and not m._forward_pre_hooks for m in module.modules())
 
@@ -48,18 +61,6 @@ def test_early_exit_skips_later_layers(images):
 
 
 def test_shared_module_called_twice_gives_last_call_and_waits_for_it():
-    relu = nn.ReLU()
-
-    class Twice(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Linear(3, 3)
-            self.relu = relu
-            self.b = nn.Linear(3, 3)
-
-        def forward(self, x):
-            return self.b(self.relu(self.a(self.relu(x))))
-
     net = Twice()
     m = Model(net, None, spec="t:twice", input_size=(1, 1, 3))
     x = torch.randn(2, 1, 1, 3)
@@ -154,3 +155,31 @@ def test_no_hook_remains_when_an_early_exit_forward_raises():
     with pytest.raises(RuntimeError, match="flaky"):
         fresh.features(x, ["2"])
     assert _no_hooks(fresh)
+
+
+def test_counting_during_the_first_forward_replaces_the_probe():
+    net = Twice()
+    x = torch.randn(4, 1, 1, 3)
+    probed = Model(net, None, spec="t:twice", input_size=(1, 1, 3))
+    counted = Model(net, None, spec="t:twice", input_size=(1, 1, 3))
+    runs = []
+    net.register_forward_pre_hook(lambda _m, args: runs.append(args[0].shape[0]))
+    want = torch.relu(net.a(torch.relu(x))).detach()
+    runs.clear()
+    got = counted.features(x, ["relu", "a"], probe=False)
+    assert runs == [4]  # one forward, the real batch: no separate probe
+    torch.testing.assert_close(got["relu"], want)  # the last call, as with the probe
+    torch.testing.assert_close(got["a"], net.a(torch.relu(x)))
+    runs.clear()
+    ref = probed.features(x, ["relu", "a"])
+    assert runs == [1, 4]  # the one-image probe, then the batch
+    assert counted.layer_calls(x) == probed.layer_calls(x) == {"relu": 2, "a": 1, "b": 1}
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], rtol=0, atol=0)
+    runs.clear()
+    counted.features(x, ["a"], probe=False)  # counts known now: early exit, no count
+    assert runs == [4]
+    x.requires_grad_(True)
+    counted2 = Model(net, None, spec="t:twice", input_size=(1, 1, 3))
+    counted2.features(x, ["b"], probe=False)["b"].sum().backward()  # still differentiable
+    assert x.grad is not None and _no_hooks(net.a) and _no_hooks(net.b)

@@ -115,7 +115,8 @@ def embedding_from_similarity(sim: Any) -> np.ndarray:
     s = as_array(sim, "sim", ndim=2)
     vals, vecs = np.linalg.eigh((s + s.T) / 2)
     keep = vals > 1e-9 * max(1.0, float(vals.max()))
-    return vecs[:, keep] * np.sqrt(vals[keep])
+    coords: np.ndarray = vecs[:, keep] * np.sqrt(vals[keep])
+    return coords
 
 
 def pair_probabilities(embedding: Any, items: Any, temperature: float = 1.0) -> np.ndarray:
@@ -138,7 +139,8 @@ def pair_probabilities(embedding: Any, items: Any, temperature: float = 1.0) -> 
     a, b, c = g[idx[:, 0]], g[idx[:, 1]], g[idx[:, 2]]
     s = np.stack([(a * b).sum(1), (a * c).sum(1), (b * c).sum(1)], 1) / temperature
     p = np.exp(s - s.max(1, keepdims=True))
-    return p / p.sum(1, keepdims=True)
+    probs: np.ndarray = p / p.sum(1, keepdims=True)
+    return probs
 
 
 def _draw3(rng: np.random.Generator, n: int, t: int) -> np.ndarray:
@@ -193,4 +195,5 @@ def distorted_view(
     else:
         nuis = np.zeros((n, half))
     rotation = np.linalg.qr(rng.normal(size=(dims, dims)))[0]
-    return np.concatenate([signal, nuis], 1) @ rotation + noise * rng.normal(size=(n, dims))
+    features: np.ndarray = np.concatenate([signal, nuis], 1) @ rotation + noise * rng.normal(size=(n, dims))
+    return features

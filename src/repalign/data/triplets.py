@@ -259,7 +259,8 @@ def _read_table(path: Path) -> np.ndarray:
                 "indices, positions, participant ids)."
             )
         df[col] = values
-    return df.to_numpy(dtype=np.float64)
+    table: np.ndarray = df.to_numpy(dtype=np.float64)
+    return table
 
 
 def _is_number(text: str) -> bool:

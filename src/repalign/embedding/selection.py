@@ -159,4 +159,5 @@ def propose_triplets(n_objects: int, k: int, *, strategy: str = "random",
     if len(chosen) < k:  # the cap left too few: fill with the best remaining candidates
         taken = set(chosen)
         chosen.extend([i for i in ranked if i not in taken][: k - len(chosen)])
-    return candidates[np.asarray(chosen)]
+    selected: np.ndarray = candidates[np.asarray(chosen)]
+    return selected

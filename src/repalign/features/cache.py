@@ -19,26 +19,19 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from repalign._hashing import hash_params
-from repalign._io import atomic_path
+from repalign._io import atomic_path, default_cache_dir
 
 __all__ = ["default_cache_dir", "feature_key", "load_cached", "store_cached"]
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    """``$REPALIGN_CACHE`` if set, else ``~/.cache/repalign`` (read at call time)."""
-    env = os.environ.get("REPALIGN_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "repalign"
 
 
 def feature_key(model_key: str, layer: str, reducer: str, stimuli_sha256: str) -> str:

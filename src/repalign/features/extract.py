@@ -107,6 +107,15 @@ def _compiled(model: Model, layers: list[str], probe: torch.Tensor,
     return torch.compile(lambda x: traced(pre(x)), backend=backend)
 
 
+def _needs_probe(model: Model, layers: list[str]) -> bool:
+    """Whether early exit needs a separate one-image probe forward (to count layer calls) rather
+    than counting them during the first batch's full forward: not when a requested layer holds
+    the network's last registered module, as nothing after it would be skipped."""
+    leaves = [name for name, mod in model.network.named_modules() if name and not list(mod.children())]
+    last = leaves[-1] if leaves else ""
+    return not any(last == layer or last.startswith(layer + ".") for layer in layers)
+
+
 def _run(
     model: Model,
     source: torch.Tensor | FolderImages,
@@ -123,6 +132,7 @@ def _run(
                            channels_last=opts["channels_last"]),
                    quiet=quiet, total=-(-n // bs), desc=f"features {model.spec}", unit="batch")
     forward: Callable[[torch.Tensor], Any] | None = None
+    probe = _needs_probe(model, layers)
     for start, xb in bar:
         with torch.inference_mode():
             if opts["compile"]:
@@ -130,7 +140,7 @@ def _run(
                 forward = forward or _compiled(model, layers, xb, backend)
                 outs = forward(xb)
             else:
-                outs = model.features(xb, layers, early_exit=True, detach=True)
+                outs = model.features(xb, layers, early_exit=True, detach=True, probe=probe)
             for layer in layers:
                 block = apply_reducer(reducers[layer], layer, outs[layer])
                 sink(layer, start, block.to(torch.float32).cpu().numpy())

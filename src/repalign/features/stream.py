@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from repalign.data.loaders import list_image_files, read_image
 from repalign.data.transforms import convert_channels
@@ -48,7 +48,7 @@ class FolderImages(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, bool]:
         arr, alpha = read_image(self.root / self.files[i], self.ids[i])
         t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
-        return convert_channels(t, self.channels)[0].contiguous(), alpha
+        return convert_channels(t, self.channels)[0], alpha  # a view: the batch stack copies once
 
 
 def default_workers() -> int:
@@ -64,7 +64,8 @@ def _collate(items: list[tuple[torch.Tensor, bool]]) -> tuple[torch.Tensor, int]
             "extract_features needs images of one size (resize them, or load them with "
             "load_stimuli(folder, size=...) and pass the Stimuli)."
         )
-    return torch.stack([t for t, _ in items]), sum(a for _, a in items)
+    # default_collate stacks straight into shared memory in a worker (no copy to send it back)
+    return default_collate([t for t, _ in items]), sum(a for _, a in items)
 
 
 def batches(

@@ -156,6 +156,7 @@ class Model(nn.Module):
         *,
         early_exit: bool = True,
         detach: bool = False,
+        probe: bool = True,
     ) -> dict[str, torch.Tensor]:
         """Outputs of ``layers`` for pixels ``x`` (N, C, H, W) in [0, 1]; differentiable.
 
@@ -163,14 +164,26 @@ class Model(nn.Module):
         layers cost nothing. A layer called several times per forward gives its last output.
         Hooks are removed before returning, also when the forward raises.
 
+        Early exit needs how often each layer runs per forward (:meth:`layer_calls`, kept per
+        input shape). When that is not known yet for ``x``'s shape, ``probe=True`` finds it with a
+        separate one-image forward first; ``probe=False`` counts the calls during this forward,
+        which then runs to the end (cheaper when the requested layers end the network). Both
+        give the same outputs.
+
         Returns:
             ``{layer: tensor}`` in the order of ``layers``; tuple outputs give their first tensor.
         """
         names = self.check_layers(layers)
         self._check_input(x)
-        calls = self.layer_calls(x) if early_exit else None
+        key = tuple(x.shape[1:])
+        learn = early_exit and not probe and key not in self._calls
+        calls = self.layer_calls(x) if early_exit and not learn else None
         with LayerTaps(self.network, names, calls=calls, detach=detach) as taps:
-            self.network(self.preprocess(x))
+            if learn:
+                self._calls[key] = count_calls(
+                    self.network, lambda: self.network(self.preprocess(x)), grad=True)
+            else:
+                self.network(self.preprocess(x))
         missing = [n for n in names if n not in taps.outputs]
         if missing:
             raise ShapeError(

@@ -117,11 +117,12 @@ class LayerTaps:
         return exc_type is not None and issubclass(exc_type, _StopForward)
 
 
-def count_calls(module: nn.Module, run: Any) -> dict[str, int]:
+def count_calls(module: nn.Module, run: Any, *, grad: bool = False) -> dict[str, int]:
     """Run ``run()`` once with a counting hook on every named submodule of ``module``.
 
     Returns how many times each submodule was called, in first-call order (the execution order).
-    Hooks are removed afterwards, also on error.
+    Hooks are removed afterwards, also on error. ``run`` runs under ``torch.no_grad()`` unless
+    ``grad`` (then the caller's grad mode applies).
     """
     counts: dict[str, int] = {}
     handles = []
@@ -136,7 +137,7 @@ def count_calls(module: nn.Module, run: Any) -> dict[str, int]:
         for name, sub in module.named_modules():
             if name:
                 handles.append(sub.register_forward_hook(make(name)))
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
             run()
     finally:
         for h in handles:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from repalign._hashing import hash_file
+from repalign._hashing import file_sha256
 from repalign.errors import DataFormatError, WeightsUnavailableError
 from repalign.models.model import Model, Preprocess
 
@@ -202,7 +202,7 @@ def apply_checkpoint(model: Model, path: str | Path, *, trust_checkpoint: bool =
     model.meta.update(
         pretrained=True,
         checkpoint=str(path),
-        checkpoint_sha256=hash_file(path),
+        checkpoint_sha256=file_sha256(path),
         checkpoint_format=info["format"],
     )
     if isinstance(obj, Mapping) and isinstance(obj.get("epoch"), int):
