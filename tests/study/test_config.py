@@ -126,4 +126,6 @@ def test_shipped_configurations_are_valid():
         cfg = load_config(examples / name)
         assert cfg.name
     assert load_config(examples / "ray_study.toml").executor.kind == "ray"
-    assert load_config(examples / "quickstart.toml") == demo  # the same file as the package's
+    # the same configuration as the package's (compared without the folder each was read from,
+    # which differs where repalign is installed rather than run from the source tree)
+    assert load_config(examples / "quickstart.toml").model_dump() == demo.model_dump()
