@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repalign.data.triplets import TripletSet, check_triplets, load_triplets, triplets_from_trials
+from repalign.data.triplets import (
+    TripletSet,
+    check_triplets,
+    load_triplets,
+    random_triplets,
+    triplets_from_trials,
+)
 from repalign.errors import DataFormatError, ShapeError
 
 
@@ -170,3 +176,17 @@ def test_real_things_trials_load(shared_data):
     assert ts.triplets[0].tolist() == [raw[0, 1] - 1, raw[0, 2] - 1, raw[0, 0] - 1]
     odd = raw[np.arange(len(raw)), raw[:, 3] - 1] - 1
     assert np.array_equal(ts.triplets[:, 2], odd)
+
+
+def test_random_triplets_are_uniform_over_ordered_distinct_triples():
+    from itertools import permutations
+
+    from scipy.stats import chisquare
+
+    t = random_triplets(4, 24_000, np.random.default_rng(0))
+    assert t.shape == (24_000, 3) and t.dtype == np.int64 and t.min() >= 0 and t.max() <= 3
+    assert (t[:, 0] != t[:, 1]).all() and (t[:, 0] != t[:, 2]).all() and (t[:, 1] != t[:, 2]).all()
+    triples = list(permutations(range(4), 3))  # the 24 ordered triples of distinct objects
+    counts = [int((t == np.array(p)).all(1).sum()) for p in triples]
+    assert sum(counts) == len(t)
+    assert chisquare(counts).pvalue > 0.001
