@@ -264,9 +264,9 @@ def _rendered(rendition: str) -> np.ndarray:
 
 def _stimuli(indices: np.ndarray, renditions: tuple[str, ...], size: tuple[int, int],
              name: str) -> Stimuli:
-    from repalign.data.bundled import _digits_raw
+    from repalign.data.bundled import digits_arrays
 
-    target = _digits_raw()[1]
+    target = digits_arrays()[1]
     parts = [torch.tensor(_rendered(r)[indices]).unsqueeze(1) for r in renditions]
     images = crop_resize(torch.cat(parts), size)
     ids = [f"digits_shifted/{r}/{i:04d}" for r in renditions for i in indices]
