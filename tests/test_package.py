@@ -14,6 +14,18 @@ def test_import_is_light():
     assert out.stdout.strip() == "0"
 
 
+def test_type_checkers_see_every_entry_point():
+    """The names type checkers import under TYPE_CHECKING are exactly the lazy entry points,
+    each from the module the lazy lookup loads it from."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(ra))
+    (block,) = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    seen = {alias.asname: node.module for node in block.body for alias in node.names}
+    assert seen == ra._ENTRY_POINTS
+
+
 def test_unknown_attribute():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         ra.nope  # noqa: B018

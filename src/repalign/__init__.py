@@ -13,7 +13,23 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy entry points below resolve to, for type checkers
+    from repalign.data.loaders import load_stimuli as load_stimuli
+    from repalign.data.stimuli import Stimuli as Stimuli
+    from repalign.embedding.fit import fit_embedding as fit_embedding
+    from repalign.embedding.result import EmbeddingResult as EmbeddingResult
+    from repalign.features.extract import extract_features as extract_features
+    from repalign.metamers.generate import generate_metamers as generate_metamers
+    from repalign.metamers.recipe import MetamerRecipe as MetamerRecipe
+    from repalign.metamers.result import MetamerResult as MetamerResult
+    from repalign.models.factory import create_model as create_model
+    from repalign.models.factory import list_models as list_models
+    from repalign.models.model import Model as Model
+    from repalign.similarity.compare import compare as compare
+    from repalign.similarity.compare import list_metrics as list_metrics
+    from repalign.study.runner import run_study as run_study
 
 __version__ = "0.1.0"
 

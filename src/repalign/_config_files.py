@@ -9,17 +9,19 @@ Example:
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from repalign.errors import ConfigError
 
-__all__ = ["FileRelative", "format_errors", "read_config_file"]
+__all__ = ["FileRelative", "format_errors", "load_config_as", "read_config_file"]
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -146,11 +148,11 @@ def read_config_file(path: Path, what: str = "Study configuration") -> dict[str,
     return data
 
 
-class FileRelative:
-    """Mixin of a configuration read from a file: ``base_dir`` (the file's folder, set by the
-    reader as the private attribute ``_base_dir``) and the paths resolved against it."""
+class FileRelative(BaseModel):
+    """Base of a configuration read from a file: ``base_dir`` (the file's folder, set by
+    :func:`load_config_as`) and the paths resolved against it."""
 
-    _base_dir: Path
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @property
     def base_dir(self) -> Path:
@@ -161,3 +163,39 @@ class FileRelative:
         """A path from the configuration, made absolute against :attr:`base_dir`."""
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self._base_dir / p).resolve()
+
+
+C = TypeVar("C", bound=FileRelative)
+
+
+def load_config_as(cls: type[C], source: str | os.PathLike[str] | Mapping[str, Any] | C, *,
+                   base_dir: str | Path | None = None, what: str = "study configuration") -> C:
+    """Read and validate a configuration of class ``cls``.
+
+    Args:
+        cls: the configuration's model.
+        source: a ``.toml``/``.yaml`` path, a mapping, or a ``cls`` instance (returned as is).
+        base_dir: folder for relative paths; default the file's folder (the current one for a
+            mapping).
+        what: what to call the configuration in messages.
+
+    Raises:
+        ConfigError: another kind of ``source``, an unreadable file, unknown keys, wrong types or
+            values; the message lists every problem with its dotted key path.
+    """
+    if isinstance(source, cls):
+        return source
+    if isinstance(source, Mapping):
+        data, where = dict(source), Path.cwd()
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source).expanduser().resolve()
+        data, where = read_config_file(path, what.capitalize()), path.parent
+    else:
+        raise ConfigError(f"A {what} is a file path, a mapping or a {cls.__name__}; received "
+                          f"{type(source).__name__}.")
+    try:
+        cfg = cls.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, data, cls, what=what)) from None
+    cfg._base_dir = Path(base_dir).resolve() if base_dir is not None else where
+    return cfg

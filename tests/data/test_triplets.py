@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repalign.data.triplets import TripletSet, check_triplets, load_triplets, triplets_from_trials
+from repalign.data.triplets import (
+    TripletSet,
+    check_triplets,
+    load_triplets,
+    random_triplets,
+    triplets_from_trials,
+)
 from repalign.errors import DataFormatError, ShapeError
 
 
@@ -103,62 +109,56 @@ def test_load_trial_layout_and_sortind(tmp_path, rng):
     assert load_triplets(path, index_base=0, n_objects=12).participants is None
 
 
-def test_loader_errors_name_file_and_problem(tmp_path, rng):
-    t = np.array([rng.choice(10, 3, replace=False) for _ in range(5)])
-    p0 = tmp_path / "zero_based.npy"
-    np.save(p0, np.vstack([t, [[0, 1, 2]]]))
-    with pytest.raises(DataFormatError, match=r"zero_based.npy: found object index 0 but index_base=1.*index_base=0"):
-        load_triplets(p0, index_base=1, n_objects=10)
-    p1 = tmp_path / "one_based.npy"
-    np.save(p1, np.vstack([t + 1, [[10, 1, 2]]]))
-    with pytest.raises(DataFormatError, match=r"one_based.npy: indices must be < n_objects=10.*index_base=1"):
-        load_triplets(p1, index_base=0, n_objects=10)
-    with pytest.raises(DataFormatError, match=r"index_base must be 0 or 1"):
-        load_triplets(p1, index_base=2)
-    with pytest.raises(DataFormatError, match=r"no such file"):
-        load_triplets(tmp_path / "missing.npy", index_base=0)
-    bad = tmp_path / "t.json"
-    bad.write_text("[]")
-    with pytest.raises(DataFormatError, match=r"unsupported triplet file type '.json'"):
-        load_triplets(bad, index_base=0)
-    empty = tmp_path / "empty.txt"
-    empty.write_text("")
-    with pytest.raises(DataFormatError, match=r"empty.txt: the file is empty"):
-        load_triplets(empty, index_base=0)
-    two = tmp_path / "two.txt"
-    np.savetxt(two, t[:, :2], fmt="%d")
-    with pytest.raises(DataFormatError, match=r"two.txt: 2 column\(s\) do not fit layout 'auto'"):
-        load_triplets(two, index_base=0)
-    three = tmp_path / "three.txt"
-    np.savetxt(three, t, fmt="%d")
-    with pytest.raises(DataFormatError, match=r"3 column\(s\) do not fit layout 'trials'"):
-        load_triplets(three, index_base=0, layout="trials")
-    words = tmp_path / "words.csv"
-    words.write_text("a,b,c\n1,2,x\n")
-    with pytest.raises(DataFormatError, match=r"words.csv: line \d+, column 3: .x. is not a number"):
-        load_triplets(words, index_base=0)
-    rep = tmp_path / "rep.txt"
-    np.savetxt(rep, [[1, 1, 2]], fmt="%d")
-    with pytest.raises(DataFormatError, match=r"rep.txt: 1 triplet\(s\) repeat an object"):
-        load_triplets(rep, index_base=0, n_objects=3)
-    frac = tmp_path / "frac.txt"
-    frac.write_text("0 1 2.5\n")
-    with pytest.raises(DataFormatError, match=r"whole numbers"):
-        load_triplets(frac, index_base=0)
-    words_npy = tmp_path / "words.npy"
-    np.save(words_npy, np.array([["a", "b", "c"]]))
-    with pytest.raises(DataFormatError, match=r"words.npy: expected a numeric array.*<U1"):
-        load_triplets(words_npy, index_base=0)
-    pid = tmp_path / "pid.txt"
-    pid.write_text("1 2 3 1 7\n2 3 4 2 7.5\n")
-    with pytest.raises(DataFormatError, match=r"pid.txt: participant ids \(column 5\) must be whole numbers, received 7.5 \(row 1\)"):
-        load_triplets(pid, index_base=1)
-    corrupt = tmp_path / "corrupt.npy"
-    corrupt.write_bytes(b"not numpy")
-    with pytest.raises(DataFormatError, match=r"corrupt.npy: not a readable .npy array"):
-        load_triplets(corrupt, index_base=0)
-    with pytest.raises(DataFormatError, match=r"n_objects=11 but sortind has 10 entries"):
-        load_triplets(three, index_base=0, n_objects=11, sortind=np.arange(10))
+_rng = np.random.default_rng(0)
+_T = np.array([_rng.choice(10, 3, replace=False) for _ in range(5)])  # 0-based, 10 objects
+
+
+def _array(arr: np.ndarray):
+    return lambda path: np.save(path, arr)
+
+
+def _table(arr: np.ndarray | list[list[int]]):
+    return lambda path: np.savetxt(path, arr, fmt="%d")
+
+
+def _text(text: str):
+    return lambda path: path.write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "kwargs", "pattern"),
+    [
+        ("zero_based.npy", _array(np.vstack([_T, [[0, 1, 2]]])), {"index_base": 1, "n_objects": 10},
+         r"zero_based.npy: found object index 0 but index_base=1.*index_base=0"),
+        ("one_based.npy", _array(np.vstack([_T + 1, [[10, 1, 2]]])), {"index_base": 0, "n_objects": 10},
+         r"one_based.npy: indices must be < n_objects=10.*index_base=1"),
+        ("one_based.npy", _array(_T + 1), {"index_base": 2}, r"index_base must be 0 or 1"),
+        ("missing.npy", None, {"index_base": 0}, r"no such file"),
+        ("t.json", _text("[]"), {"index_base": 0}, r"unsupported triplet file type '.json'"),
+        ("empty.txt", _text(""), {"index_base": 0}, r"empty.txt: the file is empty"),
+        ("two.txt", _table(_T[:, :2]), {"index_base": 0}, r"two.txt: 2 column\(s\) do not fit layout 'auto'"),
+        ("three.txt", _table(_T), {"index_base": 0, "layout": "trials"},
+         r"3 column\(s\) do not fit layout 'trials'"),
+        ("three.txt", _table(_T), {"index_base": 0, "n_objects": 11, "sortind": np.arange(10)},
+         r"n_objects=11 but sortind has 10 entries"),
+        ("words.csv", _text("a,b,c\n1,2,x\n"), {"index_base": 0},
+         r"words.csv: line \d+, column 3: .x. is not a number"),
+        ("rep.txt", _table([[1, 1, 2]]), {"index_base": 0, "n_objects": 3}, r"rep.txt: 1 triplet\(s\) repeat an object"),
+        ("frac.txt", _text("0 1 2.5\n"), {"index_base": 0}, r"whole numbers"),
+        ("words.npy", _array(np.array([["a", "b", "c"]])), {"index_base": 0},
+         r"words.npy: expected a numeric array.*<U1"),
+        ("pid.txt", _text("1 2 3 1 7\n2 3 4 2 7.5\n"), {"index_base": 1},
+         r"pid.txt: participant ids \(column 5\) must be whole numbers, received 7.5 \(row 1\)"),
+        ("corrupt.npy", lambda path: path.write_bytes(b"not numpy"), {"index_base": 0},
+         r"corrupt.npy: not a readable .npy array"),
+    ],
+)
+def test_loader_errors_name_file_and_problem(tmp_path, name, write, kwargs, pattern):
+    path = tmp_path / name
+    if write is not None:
+        write(path)
+    with pytest.raises(DataFormatError, match=pattern):
+        load_triplets(path, **kwargs)
 
 
 def test_real_things_trials_load(shared_data):
@@ -170,3 +170,17 @@ def test_real_things_trials_load(shared_data):
     assert ts.triplets[0].tolist() == [raw[0, 1] - 1, raw[0, 2] - 1, raw[0, 0] - 1]
     odd = raw[np.arange(len(raw)), raw[:, 3] - 1] - 1
     assert np.array_equal(ts.triplets[:, 2], odd)
+
+
+def test_random_triplets_are_uniform_over_ordered_distinct_triples():
+    from itertools import permutations
+
+    from scipy.stats import chisquare
+
+    t = random_triplets(4, 24_000, np.random.default_rng(0))
+    assert t.shape == (24_000, 3) and t.dtype == np.int64 and t.min() >= 0 and t.max() <= 3
+    assert (t[:, 0] != t[:, 1]).all() and (t[:, 0] != t[:, 2]).all() and (t[:, 1] != t[:, 2]).all()
+    triples = list(permutations(range(4), 3))  # the 24 ordered triples of distinct objects
+    counts = [int((t == np.array(p)).all(1).sum()) for p in triples]
+    assert sum(counts) == len(t)
+    assert chisquare(counts).pvalue > 0.001

@@ -135,6 +135,9 @@ def test_snapshots_are_replaced_atomically(tmp_path):
     (tmp_path / "batch-00005.state.pt").write_bytes(b"half")
     with pytest.raises(ra.errors.DataFormatError, match="Delete it"):
         ck.state(5)
+    torch.save([torch.ones(2)], tmp_path / "batch-00006.done.pt")  # readable, but not a record
+    with pytest.raises(ra.errors.DataFormatError, match="holds a list, not a batch's record"):
+        ck.finished(6)
 
 
 class _Killed(Exception):

@@ -334,7 +334,8 @@ class GLocal(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         self._check_fitted()
         x = _features(X, "X", self.n_features_in_)
-        return ((x - self.mean_) / self.std_) @ self.W_ + self.b_
+        aligned: np.ndarray = ((x - self.mean_) / self.std_) @ self.W_ + self.b_
+        return aligned
 
     def score(self, X: Any, triplets: Any) -> float:
         """Odd-one-out accuracy of the transformed features on ``triplets`` (dot products).

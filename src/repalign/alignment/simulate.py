@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from repalign._validation import as_array
+from repalign.data.triplets import random_triplets
 from repalign.errors import ConfigError
 
 __all__ = [
@@ -87,7 +88,7 @@ def simulate_observer(
         )
     rng = np.random.default_rng(seed)
     n = len(g)
-    items = np.argsort(rng.random((n_triplets, n)), axis=1)[:, :3] if n <= 64 else _draw3(rng, n, n_triplets)
+    items = np.argsort(rng.random((n_triplets, n)), axis=1)[:, :3] if n <= 64 else random_triplets(n, n_triplets, rng)
     p = pair_probabilities(g, items, temperature)
     choice = (rng.random((n_triplets, 1)) > np.cumsum(p, 1)).sum(1).clip(max=2)
     order = _PAIR[choice]
@@ -115,7 +116,8 @@ def embedding_from_similarity(sim: Any) -> np.ndarray:
     s = as_array(sim, "sim", ndim=2)
     vals, vecs = np.linalg.eigh((s + s.T) / 2)
     keep = vals > 1e-9 * max(1.0, float(vals.max()))
-    return vecs[:, keep] * np.sqrt(vals[keep])
+    coords: np.ndarray = vecs[:, keep] * np.sqrt(vals[keep])
+    return coords
 
 
 def pair_probabilities(embedding: Any, items: Any, temperature: float = 1.0) -> np.ndarray:
@@ -138,17 +140,8 @@ def pair_probabilities(embedding: Any, items: Any, temperature: float = 1.0) -> 
     a, b, c = g[idx[:, 0]], g[idx[:, 1]], g[idx[:, 2]]
     s = np.stack([(a * b).sum(1), (a * c).sum(1), (b * c).sum(1)], 1) / temperature
     p = np.exp(s - s.max(1, keepdims=True))
-    return p / p.sum(1, keepdims=True)
-
-
-def _draw3(rng: np.random.Generator, n: int, t: int) -> np.ndarray:
-    """(t, 3) triples of distinct integers in [0, n), uniformly, without an (t, n) buffer."""
-    out = rng.integers(0, n, size=(t, 3))
-    while True:
-        bad = (out[:, 0] == out[:, 1]) | (out[:, 0] == out[:, 2]) | (out[:, 1] == out[:, 2])
-        if not bad.any():
-            return out.astype(np.int64)
-        out[bad] = rng.integers(0, n, size=(int(bad.sum()), 3))
+    probs: np.ndarray = p / p.sum(1, keepdims=True)
+    return probs
 
 
 def distorted_view(
@@ -193,4 +186,5 @@ def distorted_view(
     else:
         nuis = np.zeros((n, half))
     rotation = np.linalg.qr(rng.normal(size=(dims, dims)))[0]
-    return np.concatenate([signal, nuis], 1) @ rotation + noise * rng.normal(size=(n, dims))
+    features: np.ndarray = np.concatenate([signal, nuis], 1) @ rotation + noise * rng.normal(size=(n, dims))
+    return features

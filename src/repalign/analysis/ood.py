@@ -92,7 +92,8 @@ def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
             f"{name} has {len(zero)} all-zero row(s) (first: {zero[0]}); the cosine distance of "
             "the kNN score is undefined for them. Drop them or use method='mahalanobis'."
         )
-    return x / norm
+    unit: np.ndarray = x / norm
+    return unit
 
 
 def _knn_scores(train: np.ndarray, tests: list[np.ndarray], k: int) -> list[np.ndarray]:

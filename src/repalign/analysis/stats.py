@@ -82,7 +82,8 @@ def z2(values: Any) -> np.ndarray:
     sd = x.std()
     if sd == 0:
         raise ShapeError("values are constant; z² needs values that vary.")
-    return ((x - x.mean()) / sd) ** 2
+    scores: np.ndarray = ((x - x.mean()) / sd) ** 2
+    return scores
 
 
 def numeric_columns(df: pd.DataFrame, names: Sequence[str], what: str) -> pd.DataFrame:

@@ -68,7 +68,7 @@ def _apply(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``align fit`` and ``align apply``."""
     parser = subparsers.add_parser(
         "align", help="gLocal: fit an affine alignment of features to human triplets, or apply one"

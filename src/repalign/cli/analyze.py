@@ -82,7 +82,7 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``analyze``."""
     p = subparsers.add_parser(
         "analyze",

@@ -44,7 +44,7 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``embed``."""
     p = subparsers.add_parser(
         "embed",

@@ -69,7 +69,7 @@ def _handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``evaluate`` command."""
     p = subparsers.add_parser(
         "evaluate",

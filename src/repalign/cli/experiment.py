@@ -86,7 +86,7 @@ def _add_server_args(p: argparse.ArgumentParser, db_required: bool = True) -> No
                    "for simulated participants and load tests")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``experiment`` with ``serve``, ``export``, ``demo`` and ``simulate``."""
     p = subparsers.add_parser(
         "experiment", help="run human experiments in the browser (serve, export, demo, simulate)",

@@ -52,7 +52,7 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``extract``."""
     p = subparsers.add_parser(
         "extract",

@@ -43,7 +43,7 @@ def _handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``metamers`` command."""
     p = subparsers.add_parser(
         "metamers",

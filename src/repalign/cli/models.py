@@ -40,7 +40,7 @@ def _layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``models list`` and ``models layers``."""
     parser = subparsers.add_parser("models", help="list models and their layers")
     sub = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)

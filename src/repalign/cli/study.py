@@ -78,7 +78,7 @@ def _results(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run or resume a study from a .toml/.yaml configuration")
     p.add_argument("study", help="study configuration (.toml, .yaml)")
     p.add_argument("--out", help="run directory (default: the configuration's output, else runs/NAME)")

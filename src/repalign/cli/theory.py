@@ -43,7 +43,7 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_simulate(sub: argparse._SubParsersAction) -> None:
+def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("simulate", help="queries a student needs against its triplet "
                                         "disagreement eps with the teacher, the flip trick, "
                                         "and domain shift (table and figure)")
@@ -68,7 +68,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_simulate)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``theory`` command group."""
     parser = subparsers.add_parser("theory", help="seed 000's teacher-student theory, simulated")
     sub = parser.add_subparsers(dest="theory_command", metavar="SUBCOMMAND", required=True)

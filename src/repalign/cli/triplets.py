@@ -38,7 +38,7 @@ def _triplets(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``triplets``."""
     p = subparsers.add_parser(
         "triplets",

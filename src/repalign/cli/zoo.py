@@ -54,7 +54,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train the built-in zoo models (resumable)")
     p.add_argument("--out", default=None,
                    help="folder for the checkpoints (default: $REPALIGN_ZOO_DIR or "
@@ -68,7 +68,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
-def _add_list(sub: argparse._SubParsersAction) -> None:
+def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("list", help="zoo models with their accuracies")
     p.add_argument("pattern", nargs="?", default="*", help="glob over names, e.g. '*_linf_*'")
     p.add_argument("--shift", action="store_true",
@@ -108,7 +108,7 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_sweep(sub: argparse._SubParsersAction) -> None:
+def _add_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sweep", help="train N varied models, then relate their alignment to "
                                      "few-shot transfer and robustness (seed 000)")
     p.add_argument("--n", type=int, required=True, help="number of models (40 or more for the statistics)")
@@ -135,11 +135,11 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_sweep)
 
 
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_train, _add_list,
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [_add_train, _add_list,
                                                                     _add_sweep]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``zoo`` command group."""
     parser = subparsers.add_parser("zoo", help="the built-in model zoo: train, list, sweep")
     sub = parser.add_subparsers(dest="zoo_command", metavar="SUBCOMMAND", required=True)

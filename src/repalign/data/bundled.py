@@ -37,6 +37,7 @@ __all__ = [
     "PHOTO_FILES",
     "DigitsSplit",
     "bundled_names",
+    "digits_arrays",
     "digits_split",
     "load_bundled",
     "load_digits",
@@ -64,8 +65,9 @@ SPLIT_TEST_FRACTION = 0.3
 
 
 @functools.lru_cache(maxsize=1)
-def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's digits as read-only (1797, 8, 8) float32 in [0, 1] and (1797,) labels."""
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as read-only (1797, 8, 8) float32 in [0, 1] and (1797,) labels
+    (read once per process): the arrays behind ``bundled:digits`` and its renditions."""
     from sklearn.datasets import load_digits as _sk_digits
 
     data = _sk_digits()
@@ -97,7 +99,7 @@ def load_digits(size: int | tuple[int, int] | None = None) -> Stimuli:
         (1797, 1, 32, 32)
     """
     hw = as_size(size) or (32, 32)
-    pixels, target = _digits_raw()
+    pixels, target = digits_arrays()
     images = crop_resize(torch.tensor(pixels).unsqueeze(1), hw)
     n = images.shape[0]
     return Stimuli(

@@ -82,7 +82,8 @@ def _outline(x: np.ndarray, index: np.ndarray) -> np.ndarray:
 
     mask = _mask(x)
     inner = ndimage.binary_erosion(mask, structure=np.ones((1, 3, 3), bool))
-    return (mask & ~inner).astype(np.float32)
+    outline: np.ndarray = (mask & ~inner).astype(np.float32)
+    return outline
 
 
 def _skeletonize(masks: np.ndarray) -> np.ndarray:
@@ -97,7 +98,8 @@ def _pen(skeletons: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     cross = ndimage.generate_binary_structure(2, 1)[None]
-    return ndimage.binary_dilation(skeletons, structure=cross).astype(np.float32)
+    pen: np.ndarray = ndimage.binary_dilation(skeletons, structure=cross).astype(np.float32)
+    return pen
 
 
 def _thin(x: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -107,14 +109,16 @@ def _thin(x: np.ndarray, index: np.ndarray) -> np.ndarray:
 def _thick(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
-    return ndimage.grey_dilation(x, footprint=DISK2[None])
+    thick: np.ndarray = ndimage.grey_dilation(x, footprint=DISK2[None])
+    return thick
 
 
 def _striped(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     h, w = x.shape[-2:]
     ii, jj = np.indices((h, w))
     bands = (((ii + jj) // 3) % 2 == 0).astype(np.float32)
-    return x * bands
+    striped: np.ndarray = x * bands
+    return striped
 
 
 def _textured(x: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -260,9 +264,9 @@ def _rendered(rendition: str) -> np.ndarray:
 
 def _stimuli(indices: np.ndarray, renditions: tuple[str, ...], size: tuple[int, int],
              name: str) -> Stimuli:
-    from repalign.data.bundled import _digits_raw
+    from repalign.data.bundled import digits_arrays
 
-    target = _digits_raw()[1]
+    target = digits_arrays()[1]
     parts = [torch.tensor(_rendered(r)[indices]).unsqueeze(1) for r in renditions]
     images = crop_resize(torch.cat(parts), size)
     ids = [f"digits_shifted/{r}/{i:04d}" for r in renditions for i in indices]

@@ -32,11 +32,34 @@ import pandas as pd
 from repalign._validation import describe
 from repalign.errors import DataFormatError, ShapeError
 
-__all__ = ["TripletSet", "check_triplets", "load_triplets", "triplets_from_trials"]
+__all__ = ["TripletSet", "check_triplets", "load_triplets", "random_triplets", "triplets_from_trials"]
 
 log = logging.getLogger(__name__)
 
 Layout = Literal["auto", "pair_pair_odd", "trials"]
+
+
+def random_triplets(n: int, t: int, rng: np.random.Generator) -> np.ndarray:
+    """``t`` triples of three distinct objects among ``n``, each uniformly random.
+
+    Draws every entry uniformly and redraws the triples that repeat an object, so memory stays
+    (t, 3) however large ``n`` is.
+
+    Args:
+        n: number of objects (at least 3).
+        t: number of triples.
+        rng: the generator drawn from.
+
+    Returns:
+        (t, 3) int64 object indices in [0, n).
+    """
+    out = rng.integers(0, n, size=(t, 3))
+    while True:
+        bad = (out[:, 0] == out[:, 1]) | (out[:, 0] == out[:, 2]) | (out[:, 1] == out[:, 2])
+        if not bad.any():
+            typed: np.ndarray = out.astype(np.int64)
+            return typed
+        out[bad] = rng.integers(0, n, size=(int(bad.sum()), 3))
 
 
 def check_triplets(triplets: Any, n_objects: int | None = None, *, name: str = "triplets",
@@ -259,7 +282,8 @@ def _read_table(path: Path) -> np.ndarray:
                 "indices, positions, participant ids)."
             )
         df[col] = values
-    return df.to_numpy(dtype=np.float64)
+    table: np.ndarray = df.to_numpy(dtype=np.float64)
+    return table
 
 
 def _is_number(text: str) -> bool:

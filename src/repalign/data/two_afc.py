@@ -112,7 +112,8 @@ def two_afc_agreement(d0: Any, d1: Any, h: Any) -> np.ndarray:
     if a.shape != b.shape:
         raise ShapeError(f"d0 and d1 must have the same length, received {a.size} and {b.size}.")
     hh = _check_h(h, a.size, "two_afc_agreement")
-    return (a < b) * (1.0 - hh) + (b < a) * hh + 0.5 * (a == b)
+    agreement: np.ndarray = (a < b) * (1.0 - hh) + (b < a) * hh + 0.5 * (a == b)
+    return agreement
 
 
 def two_afc_score(d0: Any, d1: Any, h: Any) -> float:

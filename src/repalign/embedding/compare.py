@@ -32,7 +32,8 @@ def _pearson_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(Da, Db) Pearson correlations between the columns of a and b (0 for constant columns)."""
     za, zb = a - a.mean(0), b - b.mean(0)
     norms = np.outer(np.linalg.norm(za, axis=0), np.linalg.norm(zb, axis=0))
-    return (za.T @ zb) / np.where(norms > 0, norms, np.inf)
+    corr: np.ndarray = (za.T @ zb) / np.where(norms > 0, norms, np.inf)
+    return corr
 
 
 def matched_dimension_correlation(a: Any, b: Any, *, held_out: float = 0.2,
@@ -64,7 +65,8 @@ def matched_dimension_correlation(a: Any, b: Any, *, held_out: float = 0.2,
     test, fit = (perm[:n_test], perm[n_test:]) if n_test >= 3 else (perm, perm)
     best = _pearson_matrix(a[fit], b[fit]).argmax(1)
     test_corr = _pearson_matrix(a[test], b[test])
-    return test_corr[np.arange(a.shape[1]), best]
+    held_out_corr: np.ndarray = test_corr[np.arange(a.shape[1]), best]
+    return held_out_corr
 
 
 def rdm_spearman(a: Any, b: Any, similarity: str | tuple[str, str] = "dot") -> float:

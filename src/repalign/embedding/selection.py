@@ -29,21 +29,13 @@ import torch
 
 from repalign._registry import unknown_name_message
 from repalign._validation import as_array, check_count
+from repalign.data.triplets import random_triplets
 from repalign.embedding.likelihood import choice_probabilities
 from repalign.errors import ConfigError, ShapeError, UnknownNameError
 
 __all__ = ["STRATEGIES", "propose_triplets", "triplet_scores"]
 
 STRATEGIES = ("random", "balanced", "uncertainty", "infogain")
-
-
-def _random(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    out = rng.integers(0, n, size=(k, 3))
-    while True:
-        bad = (out[:, 0] == out[:, 1]) | (out[:, 0] == out[:, 2]) | (out[:, 1] == out[:, 2])
-        if not bad.any():
-            return out.astype(np.int64)
-        out[bad] = rng.integers(0, n, size=(int(bad.sum()), 3))
 
 
 def _balanced(n: int, k: int, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -132,7 +124,7 @@ def propose_triplets(n_objects: int, k: int, *, strategy: str = "random",
     k = check_count(k, "k")
     rng = np.random.default_rng() if rng is None else rng
     if strategy == "random":
-        return _random(n, k, rng)
+        return random_triplets(n, k, rng)
     if strategy == "balanced":
         c = np.zeros(n, dtype=np.int64) if counts is None else np.asarray(counts)
         if c.shape != (n,):
@@ -144,7 +136,7 @@ def propose_triplets(n_objects: int, k: int, *, strategy: str = "random",
     emb = as_array(embedding, "embedding", ndim=2)
     if emb.shape[0] != n:
         raise ShapeError(f"embedding must have {n} rows (one per object), received {emb.shape}.")
-    candidates = _random(n, k * check_count(pool, "pool"), rng)
+    candidates = random_triplets(n, k * check_count(pool, "pool"), rng)
     scores = triplet_scores(candidates, emb, scale=scale, samples=samples, rule=strategy,
                             seed=int(rng.integers(2**31)))
     ranked = np.argsort(-scores, kind="stable")
@@ -159,4 +151,5 @@ def propose_triplets(n_objects: int, k: int, *, strategy: str = "random",
     if len(chosen) < k:  # the cap left too few: fill with the best remaining candidates
         taken = set(chosen)
         chosen.extend([i for i in ranked if i not in taken][: k - len(chosen)])
-    return candidates[np.asarray(chosen)]
+    selected: np.ndarray = candidates[np.asarray(chosen)]
+    return selected

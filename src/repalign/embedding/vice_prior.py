@@ -60,7 +60,8 @@ def spike_and_slab_logpdf(x: torch.Tensor, *, spike: float, slab: float, pi: flo
 
 def posterior_pvalues(loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(N, D) probabilities ``P(x <= 0)`` under ``N(loc, scale^2)``, entry by entry."""
-    return norm.cdf(0.0, loc=loc, scale=scale)
+    p: np.ndarray = norm.cdf(0.0, loc=loc, scale=scale)
+    return p
 
 
 def important_dimensions(loc: np.ndarray, scale: np.ndarray, *, k: int = 5,

@@ -133,7 +133,8 @@ def _target_dissimilarity(hard_by: Any, result: MetamerResult, ids: list[str], f
         missing = [t for t in ids if t not in hard_by.index or t not in hard_by.columns]
         if missing:
             raise ShapeError(f"hard_by has no row/column for target id(s) {missing[:5]}.")
-        return hard_by.loc[ids, ids].to_numpy(dtype=np.float64)
+        matrix: np.ndarray = hard_by.loc[ids, ids].to_numpy(dtype=np.float64)
+        return matrix
     m = np.asarray(hard_by, dtype=np.float64)
     if m.shape != (len(ids), len(ids)):
         raise ShapeError(

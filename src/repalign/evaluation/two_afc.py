@@ -55,7 +55,8 @@ def decisions(d_target: np.ndarray, d_seed: np.ndarray, ties: str = "strict") ->
         raise ConfigError(f"ties must be one of {TIES}, received {ties!r}.")
     less = (d_target < d_seed).astype(np.float64)
     equal = (d_target == d_seed).astype(np.float64)
-    return less + {"strict": 0.0, "half": 0.5, "inclusive": 1.0}[ties] * equal
+    decided: np.ndarray = less + {"strict": 0.0, "half": 0.5, "inclusive": 1.0}[ties] * equal
+    return decided
 
 
 def paired_distances(d: Distance, x: torch.Tensor, y: torch.Tensor, device: torch.device,

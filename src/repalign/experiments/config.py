@@ -24,11 +24,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from repalign._config_files import FileRelative, format_errors, read_config_file
+from repalign._config_files import FileRelative, load_config_as
 from repalign._hashing import hash_params
-from repalign.errors import ConfigError
 
 __all__ = [
     "PARADIGMS",
@@ -221,8 +220,6 @@ class ExperimentConfig(FileRelative, _Section):
                                     pattern=r"^[A-Za-z0-9_.~-]+$")
     max_participants: int | None = Field(default=None, ge=1)
 
-    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
-
     @model_validator(mode="after")
     def _paradigm_fits(self) -> ExperimentConfig:
         if self.paradigm in _NEEDS_METAMERS and self.stimuli.metamers is None:
@@ -269,18 +266,5 @@ def load_experiment(
         ConfigError: unreadable file, unknown keys, wrong types or values; the message lists
             every problem with its dotted key path.
     """
-    if isinstance(source, ExperimentConfig):
-        return source
-    if isinstance(source, Mapping):
-        data, where = dict(source), Path.cwd()
-    else:
-        path = Path(source).expanduser().resolve()
-        data, where = read_config_file(path, "Experiment configuration"), path.parent
-    try:
-        cfg = ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(
-            format_errors(exc, data, ExperimentConfig, what="experiment configuration")
-        ) from None
-    cfg._base_dir = Path(base_dir).resolve() if base_dir is not None else where
-    return cfg
+    return load_config_as(ExperimentConfig, source, base_dir=base_dir,
+                          what="experiment configuration")

@@ -194,18 +194,18 @@ def catch_passed(cfg: ExperimentConfig, trial: Trial, answer: dict[str, Any],
             return False
         if cfg.paradigm == "rating":
             span = cfg.rating.max - cfg.rating.min
-            return abs(answer["rating"] - original["rating"]) <= 0.25 * span
+            return bool(abs(answer["rating"] - original["rating"]) <= 0.25 * span)
         return answer == original
     truth = trial["answer"]
     if cfg.paradigm == "rating":
-        return answer["rating"] >= cfg.rating.min + 0.75 * (cfg.rating.max - cfg.rating.min)
+        return bool(answer["rating"] >= cfg.rating.min + 0.75 * (cfg.rating.max - cfg.rating.min))
     if cfg.paradigm == "odd_one_out":
-        return answer["odd"] == truth
+        return bool(answer["odd"] == truth)
     if cfg.paradigm == "two_afc":
-        return answer["chosen"] == truth
+        return bool(answer["chosen"] == truth)
     if cfg.paradigm == "recognition":
-        return answer["label"] == truth
-    return answer["matches"] == truth
+        return bool(answer["label"] == truth)
+    return bool(answer["matches"] == truth)
 
 
 def exclusion_flags(cfg: ExperimentConfig, rts: list[float], known: list[bool],

@@ -60,7 +60,7 @@ def load_cached(key: str, cache_dir: str | Path | None = None) -> np.ndarray | N
     if not path.is_file():
         return None
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr: np.ndarray = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         warnings.warn(f"Ignoring unreadable feature cache entry {path} ({exc}); recomputing.", stacklevel=2)
         return None

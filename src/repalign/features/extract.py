@@ -261,7 +261,7 @@ def extract_features(
     was_training = model.training
     model.eval()
     if channels_last:
-        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model.to(memory_format=torch.channels_last)
     try:
         if out is not None:
             with HDF5FeatureWriter(out, n, ids) as writer:
@@ -284,7 +284,7 @@ def extract_features(
     finally:
         model.train(was_training)
         if channels_last:
-            model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+            model.to(memory_format=torch.contiguous_format)
     if cache:
         for layer in todo:
             store_cached(keys[layer], results[layer], cache_dir)

@@ -134,7 +134,8 @@ def save_features(
 
 def _load_folder_layer(folder: Path) -> np.ndarray | None:
     if (folder / "features.npy").is_file():
-        return np.load(folder / "features.npy")
+        arr: np.ndarray = np.load(folder / "features.npy")
+        return arr
     for name in ("features.hdf5", "features.h5"):
         if (folder / name).is_file():
             with h5py.File(folder / name, "r") as h5:

@@ -24,7 +24,7 @@ from repalign.errors import ConfigError, DataFormatError
 __all__ = ["FolderImages", "batches", "default_workers"]
 
 
-class FolderImages(Dataset):
+class FolderImages(Dataset[tuple[torch.Tensor, bool]]):
     """The images of a folder, as :func:`~repalign.load_stimuli` reads them, one per item.
 
     Args:

@@ -93,18 +93,22 @@ class RunCheckpoint:
     def _path(self, batch: int, kind: str) -> Path:
         return self.folder / f"batch-{batch:05d}.{kind}.pt"
 
-    def _write(self, path: Path, obj: Any) -> None:
+    def _write(self, path: Path, obj: dict[str, Any]) -> None:
         with atomic_path(path) as tmp:
             torch.save(_pack(obj), tmp)
 
-    def _read(self, path: Path) -> Any:
+    def _read(self, path: Path) -> dict[str, Any] | None:
         if not path.exists():
             return None
         try:
-            return _unpack(torch.load(path, map_location="cpu", weights_only=True))
+            saved = _unpack(torch.load(path, map_location="cpu", weights_only=True))
         except Exception as exc:
             raise DataFormatError(f"Cannot read the metamer checkpoint {path}: {exc}. Delete it "
                                   "to recompute that batch.") from None
+        if not isinstance(saved, dict):
+            raise DataFormatError(f"The metamer checkpoint {path} holds a {type(saved).__name__}, "
+                                  "not a batch's record. Delete it to recompute that batch.")
+        return saved
 
     def state(self, batch: int) -> dict[str, Any] | None:
         """The last snapshot of an unfinished batch, or None."""

@@ -73,14 +73,15 @@ def snapshot(st: BatchState, param: Any, opt: Any, sched: Any, stop: Any,
             return type(v)(cpu(x) for x in v)
         return v
 
-    return cpu({
+    parts = {
         "state": {k: getattr(st, k) for k in BatchState.__dataclass_fields__},
         "params": list(param.params),
         "optimizer": opt.state_dict(),
         "schedule": sched.state_dict(),
         "stop": stop.state_dict() if hasattr(stop, "state_dict") else {},
         "rng": gen.get_state(),
-    })
+    }
+    return {k: cpu(v) for k, v in parts.items()}
 
 
 def restore(snap: dict[str, Any], param: Any, opt: Any, sched: Any, stop: Any,

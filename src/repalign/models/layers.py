@@ -60,7 +60,8 @@ def _root(network: nn.Module) -> tuple[str, nn.Module]:
 
 def _pooled(root: nn.Module, prefix: str, order: dict[str, int]) -> str | None:
     """The penultimate representation (a name relative to ``root``), or None."""
-    modules = {n: m for n, m in root.named_modules() if n and prefix + n in order}
+    modules: dict[str, nn.Module] = {n: m for n, m in root.named_modules()
+                                     if n and prefix + n in order}
     top = sorted((n for n in modules if "." not in n), key=lambda n: order[prefix + n])
     with_params = [n for n in top if _has_params(modules[n])]
     if not with_params:

@@ -147,7 +147,8 @@ class Model(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output (logits for classifiers) for pixels ``x`` in [0, 1]."""
         self._check_input(x)
-        return self.network(self.preprocess(x))
+        out: torch.Tensor = self.network(self.preprocess(x))
+        return out
 
     def features(
         self,

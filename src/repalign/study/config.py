@@ -27,15 +27,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from repalign._config_files import FileRelative, format_errors, read_config_file
+from repalign._config_files import FileRelative, load_config_as
 from repalign._hashing import hash_params
-from repalign.errors import ConfigError
 
 __all__ = [
     "AnalysisConfig",
@@ -312,8 +309,6 @@ class StudyConfig(FileRelative, _Section):
     theory: TheoryConfig | None = None
     executor: ExecutorConfig = ExecutorConfig()
 
-    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
-
     @model_validator(mode="after")
     def _stages_have_inputs(self) -> StudyConfig:
         problems = []
@@ -360,16 +355,4 @@ def load_config(
         ConfigError: unreadable file, unknown keys, wrong types or values, missing sections; the
             message lists every problem with its dotted key path.
     """
-    if isinstance(source, StudyConfig):
-        return source
-    if isinstance(source, Mapping):
-        data, where = dict(source), Path.cwd()
-    else:
-        path = Path(source).expanduser().resolve()
-        data, where = read_config_file(path), path.parent
-    try:
-        cfg = StudyConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_errors(exc, data, StudyConfig)) from None
-    cfg._base_dir = Path(base_dir).resolve() if base_dir is not None else where
-    return cfg
+    return load_config_as(StudyConfig, source, base_dir=base_dir)

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -64,7 +65,7 @@ def _configuration(data: ReportData) -> Section:
     )
 
 
-def _config_table(config: dict) -> object:
+def _config_table(config: dict[str, Any]) -> object:
     import pandas as pd
 
     flat: list[tuple[str, str]] = []

@@ -31,7 +31,7 @@ import os
 import shutil
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -39,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from repalign._hashing import hash_file
+from repalign._sqlite import immediate_transaction
 from repalign.errors import DataFormatError
 from repalign.study.units import Unit, UnitOutput
 
@@ -152,15 +153,8 @@ class Store:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db)
 
     # -- runs -----------------------------------------------------------------------------------
     def begin_run(self, config: dict[str, Any], config_sha256: str, plan: Sequence[Unit]) -> int:

@@ -12,7 +12,7 @@ import torchvision
 from torch import nn
 
 import repalign as ra
-from repalign.errors import DataFormatError, UnknownNameError, WeightsUnavailableError
+from repalign.errors import ConfigError, DataFormatError, UnknownNameError, WeightsUnavailableError
 from repalign.models.sources import harmonized_source
 
 CFG = [4, "M", 8, 8, "M"]          # block1_conv1, block2_conv1, block2_conv2
@@ -95,6 +95,8 @@ def test_errors(tmp_path, monkeypatch, small_vgg16):
         f.create_dataset("model_weights/fc1/fc1/kernel:0", data=np.zeros((3, 3), np.float32))
     with pytest.raises(DataFormatError, match="block1_conv1/kernel:0"):
         ra.create_model("harmonized:vgg16")
+    with pytest.raises(ConfigError, match=r"needs a torchvision VGG.*Linear\.features is NoneType"):
+        harmonized_source.convert_keras_vgg(tmp_path / "vgg16_harmonized.h5", nn.Linear(2, 2))
     assert ra.list_models("harmonized:*") == ["harmonized:vgg16", "harmonized:vit_b16"]
 
 

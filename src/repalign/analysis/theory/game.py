@@ -86,7 +86,8 @@ def triplet_codes(objects: np.ndarray, shared: np.ndarray) -> np.ndarray:
                          f"{describe(objects)} and {describe(shared)}.")
     dist = np.sqrt(((objects[:, None, :] - shared[None, :, :]) ** 2).sum(-1))
     pairs = all_pairs(len(shared))
-    return dist[:, pairs[:, 0]] < dist[:, pairs[:, 1]]
+    codes: np.ndarray = dist[:, pairs[:, 0]] < dist[:, pairs[:, 1]]
+    return codes
 
 
 def _check(codes: np.ndarray, truth: np.ndarray, teacher: np.ndarray | None, eps: float,

@@ -74,7 +74,8 @@ def game_instance(n: int, d: int, n_candidates: int | None = None, seed: int = 0
                       f"objects in {d} dimensions; ask for fewer candidates.")
 
 
-def _summary(eps: float, student: str, out: GameOutcome, n: int, d: int, m: int) -> dict:
+def _summary(eps: float, student: str, out: GameOutcome, n: int, d: int, m: int
+             ) -> dict[str, float | str]:
     q = out.queries
     err = 1.0 - float(out.correct.mean())
     cap = float(capacity(eps))

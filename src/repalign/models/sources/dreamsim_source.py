@@ -95,7 +95,8 @@ class DreamSimNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for ext in self.model.extractor_list:  # the package moves its projections to ext.device
             ext.device = x.device
-        return self.embedding(self.model.embed(x))
+        emb: torch.Tensor = self.embedding(self.model.embed(x))
+        return emb
 
 
 def load_perceptual(variant: str, folder: Path) -> nn.Module:
@@ -108,6 +109,7 @@ def load_perceptual(variant: str, folder: Path) -> nn.Module:
     # the package calls torch.hub.set_dir(folder); put back torch's own state afterwards (None
     # means "follow TORCH_HOME", which set_dir(get_dir()) would freeze)
     hub_dir = getattr(torch.hub, "_hub_dir", None)
+    model: nn.Module
     try:  # the package prints its progress and points torch hub at the weights folder
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             # the package wraps its model in LoRA twice (get_peft_model, then from_pretrained)
@@ -115,7 +117,7 @@ def load_perceptual(variant: str, folder: Path) -> nn.Module:
             model, _ = dreamsim.dreamsim(pretrained=True, device="cpu", cache_dir=str(folder),
                                          normalize_embeds=True, dreamsim_type=variant)
     finally:
-        torch.hub._hub_dir = hub_dir  # type: ignore[attr-defined]
+        torch.hub._hub_dir = hub_dir
     return model
 
 

@@ -54,7 +54,8 @@ _URL = "https://storage.googleapis.com/serrelab/prj_harmonization/models/"
 def _vgg16() -> nn.Module:
     import torchvision
 
-    return torchvision.models.vgg16()
+    net: nn.Module = torchvision.models.vgg16()
+    return net
 
 
 def _vit_b16() -> nn.Module:
@@ -102,6 +103,14 @@ def _keras_tensor(weights: dict[str, Any], layer: str, kind: str, path: Path) ->
     return torch.from_numpy(weights[hits[0]])
 
 
+def _vgg_part(model: nn.Module, name: str) -> nn.Sequential:
+    part = getattr(model, name, None)
+    if not isinstance(part, nn.Sequential):
+        raise ConfigError(f"convert_keras_vgg needs a torchvision VGG (nn.Sequential 'features' and "
+                          f"'classifier'); {type(model).__name__}.{name} is {type(part).__name__}.")
+    return part
+
+
 def convert_keras_vgg(path: str | Path, model: nn.Module) -> dict[str, torch.Tensor]:
     """A torchvision VGG state dict from a Keras VGG HDF5 file (layers ``block<b>_conv<c>``,
     ``fc1``, ``fc2``, ``predictions``), read with h5py.
@@ -116,14 +125,16 @@ def convert_keras_vgg(path: str | Path, model: nn.Module) -> dict[str, torch.Ten
 
     Raises:
         DataFormatError: a missing layer or a shape that does not fit ``model``.
+        ConfigError: ``model`` is not a torchvision VGG.
     """
+    features, classifier = _vgg_part(model, "features"), _vgg_part(model, "classifier")
     path = Path(path)
     weights = _keras_weights(path)
     target = model.state_dict()
     out: dict[str, torch.Tensor] = {}
     block, conv = 1, 0
     last_channels = 0
-    for i, layer in enumerate(model.features):  # type: ignore[attr-defined, arg-type]
+    for i, layer in enumerate(features):
         if isinstance(layer, nn.MaxPool2d):
             block, conv = block + 1, 0
         elif isinstance(layer, nn.Conv2d):
@@ -132,7 +143,7 @@ def convert_keras_vgg(path: str | Path, model: nn.Module) -> dict[str, torch.Ten
             out[f"features.{i}.weight"] = _keras_tensor(weights, name, "kernel", path).permute(3, 2, 0, 1)
             out[f"features.{i}.bias"] = _keras_tensor(weights, name, "bias", path)
             last_channels = layer.out_channels
-    dense = [i for i, m in enumerate(model.classifier) if isinstance(m, nn.Linear)]  # type: ignore[attr-defined, arg-type]
+    dense = [i for i, m in enumerate(classifier) if isinstance(m, nn.Linear)]
     for j, (i, name) in enumerate(zip(dense, ("fc1", "fc2", "predictions"), strict=True)):
         kernel = _keras_tensor(weights, name, "kernel", path)
         if j == 0:  # Keras flattens (H, W, C); torch flattens (C, H, W)
@@ -177,7 +188,8 @@ def _load_state(path: Path, arch: str, net: nn.Module) -> dict[str, torch.Tensor
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise DataFormatError(f"Could not read harmonized {arch} weights {path}: {exc}") from exc
-        return state.get("state_dict", state) if isinstance(state, dict) else state
+        weights: dict[str, torch.Tensor] = state.get("state_dict", state) if isinstance(state, dict) else state
+        return weights
     if arch != "vgg16":
         raise ConfigError(f"harmonized:{arch} reads only PyTorch state dicts (.pt), received {path}.")
     return convert_keras_vgg(path, net)

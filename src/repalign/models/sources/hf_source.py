@@ -76,7 +76,8 @@ class HFVision(nn.Module):
             value = getattr(out, key, None)
             if isinstance(value, torch.Tensor):
                 return value
-        return out.last_hidden_state[:, 0]
+        first_token: torch.Tensor = out.last_hidden_state[:, 0]
+        return first_token
 
 
 def _transformers() -> Any:
@@ -167,9 +168,9 @@ def _model_class(config: Any) -> tuple[Any, Any]:
 
 def _build(cls: Any, config: Any, **kwargs: Any) -> nn.Module:
     """A randomly initialised model of class ``cls`` (an Auto class or a concrete one)."""
-    if cls.__name__.startswith("Auto"):
-        return cls.from_config(config, **kwargs)
-    return cls(config, **kwargs)
+    model: nn.Module = (cls.from_config(config, **kwargs) if cls.__name__.startswith("Auto")
+                        else cls(config, **kwargs))
+    return model
 
 
 def _from_repo(name: str, pretrained: bool, revision: str | None, **kwargs: Any) -> tuple[nn.Module, Any]:

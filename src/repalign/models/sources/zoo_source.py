@@ -47,7 +47,7 @@ def _create(name: str, *, pretrained: bool = True, **kwargs: Any) -> Model:
         )
     if kwargs:
         raise ConfigError(f"zoo models take no options, received {sorted(kwargs)}.")
-    model = zoo.load_zoo_model(name)
+    model: Model = zoo.load_zoo_model(name)
     model.meta.setdefault("source", "zoo")
     model.meta.setdefault("name", name)
     model.meta.setdefault("pretrained", True)

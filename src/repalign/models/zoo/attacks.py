@@ -40,7 +40,8 @@ def _check_norm(norm: str, eps: float) -> None:
 
 def _per_image_norm(t: torch.Tensor) -> torch.Tensor:
     """L2 norm of each image, shaped (N, 1, 1, ...) for broadcasting."""
-    return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (t.ndim - 1)))
+    norms: torch.Tensor = t.flatten(1).norm(dim=1)
+    return norms.clamp_min(1e-12).view(-1, *([1] * (t.ndim - 1)))
 
 
 def project(delta: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:

@@ -74,7 +74,8 @@ def fit_contrastive(model: Model, cfg: TrainConfig, x: torch.Tensor, y: torch.Te
     opt, sched = make_optimizer([*encoder.parameters(), *projector.parameters()], cfg, len(x))
 
     def embed(images: torch.Tensor) -> torch.Tensor:
-        return projector(encoder(images))
+        z: torch.Tensor = projector(encoder(images))
+        return z
 
     history = []
     for _ in progress(range(cfg.epochs), quiet=quiet, desc=f"{cfg.arch} {cfg.style}"):

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from repalign.models.zoo.store import user_dir
 __all__ = ["SWEEP_SPACE", "sample_sweep_configs", "train_sweep"]
 
 #: the values each varied field is drawn from (uniformly)
-SWEEP_SPACE: dict[str, dict[str, list]] = {
+SWEEP_SPACE: dict[str, dict[str, list[int | float | str]]] = {
     "width": {"mlp": [32, 64, 128], "cnn": [12, 16, 24], "resnet": [6, 8, 12]},
     "depth": {"mlp": [1, 2, 3, 4], "cnn": [3, 4], "resnet": [2, 3]},
     "epsilon": {"l2": [0.5, 1.0, 2.0], "linf": [0.03, 0.06, 0.1]},
@@ -43,7 +44,7 @@ SWEEP_SPACE: dict[str, dict[str, list]] = {
 SWEEP_ATTACK_STEPS = 3
 
 
-def _pick(rng: np.random.Generator, values: list) -> object:
+def _pick(rng: np.random.Generator, values: Sequence[object]) -> object:
     return values[int(rng.integers(len(values)))]
 
 

@@ -37,7 +37,8 @@ def read_npz(data: bytes) -> dict[str, np.ndarray]:
 
 def frame_to_bytes(frame: pd.DataFrame) -> bytes:
     """A DataFrame as UTF-8 CSV bytes."""
-    return frame.to_csv(index=False).encode("utf-8")
+    text: str = frame.to_csv(index=False)
+    return text.encode("utf-8")
 
 
 def frame_from_bytes(data: bytes) -> pd.DataFrame:
