@@ -247,6 +247,8 @@ def main() -> None:
     p.add_argument("--tv-python", default=None, help="python of a venv with thingsvision 2.7.3")
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     p.add_argument("--timeout", type=float, default=900)
+    p.add_argument("--name", default="extract_scale",
+                   help="results file stem in benchmarks/results (e.g. a second round's)")
     p.add_argument("--run", help=argparse.SUPPRESS)
     p.add_argument("--folder", help=argparse.SUPPRESS)
     p.add_argument("--weights", help=argparse.SUPPRESS)
@@ -335,8 +337,8 @@ def main() -> None:
         f"it pins ({tvrow.get('torch')}; repalign and the bare loop use torch {torch.__version__})."
         if "version" in tvrow else f"thingsvision did not run: {tvrow.get('error', 'not asked')}")
     rec["note"] = "Shared 2-core machine (load averages recorded); ratios measured side by side."
-    report("extract_scale", rec)
-    (RESULTS / "extract_scale.md").write_text(table(rec))
+    report(args.name, rec)
+    (RESULTS / f"{args.name}.md").write_text(table(rec))
 
 
 if __name__ == "__main__":
