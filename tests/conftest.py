@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,16 @@ torch.set_num_threads(1)
 SHARED_DATA = Path(
     os.environ.get("REPALIGN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test (and every process it starts) caches under a temporary folder, never in the
+    user's ``~/.cache/repalign`` (tests that need their own cache set ``REPALIGN_CACHE`` again)."""
+    folder = tmp_path_factory.mktemp("repalign_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REPALIGN_CACHE", str(folder))
+        yield folder
 
 
 @pytest.fixture

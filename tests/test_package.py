@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,9 @@ def test_require_names_the_extra():
 
     with pytest.raises(errors.MissingDependencyError, match=r"pip install 'repalign\[clip\]'"):
         require("surely_not_a_module_xyz", "clip")
+
+
+def test_tests_cache_outside_the_users_home(_private_cache):
+    from repalign._io import default_cache_dir
+
+    assert default_cache_dir() == _private_cache != Path.home() / ".cache" / "repalign"
