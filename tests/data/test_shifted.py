@@ -155,10 +155,30 @@ def test_stale_or_missing_skeletons_file_is_named(tmp_path: Path, monkeypatch) -
                         masks_sha256=np.array("0" * 64))
     monkeypatch.setattr(shifted, "SKELETONS_FILE", stale)
     digit_skeletons.cache_clear()
-    with pytest.raises(DataFormatError, match="computed from other masks"):
-        digit_skeletons()
+    with monkeypatch.context() as m:  # without scikit-image: named, with the two ways out
+        m.setitem(sys.modules, "skimage.morphology", None)
+        with pytest.raises(DataFormatError, match=r"computed from other masks.*repalign\[photos\]"):
+            digit_skeletons()
     monkeypatch.setattr(shifted, "SKELETONS_FILE", tmp_path / "absent.npz")
     with pytest.raises(DataFormatError, match="missing from the installed package"):
         digit_skeletons()
     monkeypatch.undo()
     digit_skeletons.cache_clear()
+
+
+def test_stale_skeletons_file_falls_back_to_scikit_image(base: np.ndarray, tmp_path: Path,
+                                                          monkeypatch, caplog) -> None:
+    morphology = pytest.importorskip("skimage.morphology", reason="the photos extra is not installed")
+    stale = tmp_path / "stale.npz"
+    wrong = np.zeros((1797, 32, 32), bool)  # skeletons that match nothing
+    np.savez_compressed(stale, packed=np.packbits(wrong, axis=-1), shape=np.array(wrong.shape),
+                        masks_sha256=np.array("0" * 64))
+    monkeypatch.setattr(shifted, "SKELETONS_FILE", stale)
+    digit_skeletons.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="repalign.data.shifted"):
+            got = digit_skeletons()
+    finally:
+        digit_skeletons.cache_clear()
+    assert "computed from other masks" in caplog.text
+    np.testing.assert_array_equal(got, np.stack([morphology.skeletonize(m) for m in base > 0.5]))

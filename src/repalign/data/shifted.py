@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from repalign._hashing import hash_array
 from repalign._registry import unknown_name_message
 from repalign.data.stimuli import Stimuli
 from repalign.data.transforms import as_size, crop_resize
-from repalign.errors import ConfigError, DataFormatError, UnknownNameError
+from repalign.errors import ConfigError, DataFormatError, MissingDependencyError, UnknownNameError
 
 __all__ = [
     "DISK2",
@@ -61,6 +62,8 @@ __all__ = [
     "shifted_digits_test",
     "write_digit_skeletons",
 ]
+
+log = logging.getLogger(__name__)
 
 #: the renditions, in the order the set stores them
 RENDITIONS: tuple[str, ...] = ("inverted", "outline", "thin", "thick", "striped", "textured")
@@ -193,9 +196,12 @@ def digit_skeletons() -> np.ndarray:
     records a hash of the masks it was computed from, checked here, so that a change in the
     digits or in their resizing cannot pair a digit with a stale skeleton.
 
+    When the digits' masks differ from those the file was computed from (another scikit-learn or
+    torch), they are skeletonised at load time with scikit-image, with a warning.
+
     Raises:
-        DataFormatError: the file is missing, or the digits' masks differ from those it was
-            computed from (regenerate it with :func:`write_digit_skeletons`).
+        DataFormatError: the file is missing, or the masks differ and scikit-image (the
+            ``photos`` extra) is not installed.
     """
     if not SKELETONS_FILE.is_file():
         raise DataFormatError(
@@ -206,13 +212,20 @@ def digit_skeletons() -> np.ndarray:
         packed, masks_hash = f["packed"], str(f["masks_sha256"])
         shape = tuple(int(n) for n in f["shape"])
     masks = _digit_masks()
-    if shape != masks.shape or masks_hash != hash_array(masks):
-        raise DataFormatError(
-            f"{SKELETONS_FILE.name} was computed from other masks (shape {shape}) than the "
-            f"installed scikit-learn digits give (shape {masks.shape}); regenerate it with "
-            "repalign.data.shifted.write_digit_skeletons()."
-        )
-    skeletons = np.unpackbits(packed, axis=-1, count=shape[-1]).astype(bool)
+    if shape == masks.shape and masks_hash == hash_array(masks):
+        skeletons = np.unpackbits(packed, axis=-1, count=shape[-1]).astype(bool)
+    else:  # other digits or resizing than the file's: skeletonise them here if scikit-image is there
+        stale = (f"{SKELETONS_FILE.name} was computed from other masks (shape {shape}) than the "
+                 f"installed scikit-learn digits and torch resizing give (shape {masks.shape})")
+        try:
+            skeletons = _skeletonize(masks)
+        except MissingDependencyError:
+            raise DataFormatError(
+                f"{stale}; install scikit-image (pip install 'repalign[photos]') to skeletonise "
+                "them at load time, or regenerate the file with "
+                "repalign.data.shifted.write_digit_skeletons()."
+            ) from None
+        log.warning("%s; skeletonised them with scikit-image instead.", stale)
     skeletons.flags.writeable = False
     return skeletons
 
@@ -220,7 +233,7 @@ def digit_skeletons() -> np.ndarray:
 def write_digit_skeletons(path: str | Path = SKELETONS_FILE) -> Path:
     """Skeletonise the bundled digits' masks with scikit-image and write the shipped file.
 
-    The file (about 30 KB) holds ``packed``, (1797, 32, 4) uint8 (``np.packbits`` along the
+    The file (about 41 KB) holds ``packed``, (1797, 32, 4) uint8 (``np.packbits`` along the
     width), ``shape`` and ``masks_sha256`` (the hash of the masks, checked by
     :func:`digit_skeletons`). Regenerate it with
     ``python -c "from repalign.data.shifted import write_digit_skeletons as w; w()"`` when the
